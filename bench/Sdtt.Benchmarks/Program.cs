@@ -1,0 +1,2 @@
+// Placeholder entry; the benchmark suites are added below.
+return 0;

@@ -1,0 +1,13 @@
+using System.CommandLine;
+using Sdtt.Cli.Commands;
+
+namespace Sdtt.Cli;
+
+/// <summary>Every top-level command of the tool, one file each under Commands/.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return InfoCommand.Create();
+    }
+}

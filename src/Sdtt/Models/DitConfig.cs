@@ -1,0 +1,140 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Sdtt.Models;
+
+/// <summary>Shape of an MDLM DiT backbone ("ddit-orig"). The mask token is the last vocabulary entry.</summary>
+/// <param name="HiddenSize">Model width D.</param>
+/// <param name="NHeads">Attention heads; head dim = D / heads.</param>
+/// <param name="NBlocks">Transformer blocks.</param>
+/// <param name="CondDim">Width of the conditioning vector c.</param>
+/// <param name="VocabSize">Vocabulary including MASK (50258 for GPT-2).</param>
+/// <param name="ModelLength">Training sequence length (rotary tables are built for the actual length at run time).</param>
+/// <param name="Dropout">Residual dropout, active in training mode only.</param>
+/// <param name="TimeConditioning">If false (every released OWT model) sigma is zeroed before the backbone.</param>
+/// <param name="Adaptive">adaLN modulation present (the reference DiT); false = sdtt's non-adaptive variant.</param>
+public sealed record DitConfig(
+    int HiddenSize, int NHeads, int NBlocks, int CondDim = 128, int VocabSize = 50258, int ModelLength = 1024,
+    double Dropout = 0.1, bool TimeConditioning = false, bool Adaptive = true)
+{
+    /// <summary>Hidden width of the MLP (4 D, hard-coded in the reference).</summary>
+    public int MlpHidden => 4 * HiddenSize;
+    /// <summary>Per-head width.</summary>
+    public int HeadDim => HiddenSize / NHeads;
+    /// <summary>Id of the absorbing MASK token (last column).</summary>
+    public int MaskIndex => VocabSize - 1;
+    /// <summary>Size of the sinusoidal time embedding fed to sigma_map.</summary>
+    public const int FrequencyEmbeddingSize = 256;
+
+    /// <summary>A tiny model for tests and CI (seconds to train on a CPU).</summary>
+    public static DitConfig Tiny => new(HiddenSize: 64, NHeads: 4, NBlocks: 2, CondDim: 32, ModelLength: 128);
+    /// <summary>A small CPU demo size (a few minutes of training on two cores).</summary>
+    public static DitConfig Demo => new(HiddenSize: 256, NHeads: 4, NBlocks: 4, CondDim: 64, ModelLength: 256);
+    /// <summary>The paper's small (169,627,218 parameters).</summary>
+    public static DitConfig Small => new(768, 12, 12);
+    /// <summary>The paper's medium (424,477,010 parameters).</summary>
+    public static DitConfig Medium => new(1024, 16, 24);
+    /// <summary>The paper's large (863,158,098 parameters).</summary>
+    public static DitConfig Large => new(1536, 16, 24);
+    /// <summary>A 1.3B shape for latency studies (D 2048, 16 heads, 24 blocks); the paper does not publish its shape.</summary>
+    public static DitConfig XL => new(2048, 16, 24);
+
+    /// <summary>Preset by name: tiny, demo, small/sm, medium/md, large, xl/1.3b.</summary>
+    public static DitConfig FromName(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "tiny" => Tiny,
+        "demo" => Demo,
+        "small" or "sm" => Small,
+        "medium" or "md" => Medium,
+        "large" or "lg" => Large,
+        "xl" or "1.3b" => XL,
+        _ => throw new SdttException($"unknown model size '{name}'; use tiny, demo, small, medium, large or xl"),
+    };
+
+    /// <summary>Names accepted by <see cref="FromName"/>.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = new[] { "tiny", "demo", "small", "medium", "large", "xl" };
+
+    /// <summary>Exact trainable parameter count (the rotary inv_freq buffer is not a parameter).</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long d = HiddenSize, v = VocabSize, c = CondDim, h = MlpHidden;
+            long embed = v * d;
+            long sigma = Adaptive ? FrequencyEmbeddingSize * c + c + c * c + c : 0;
+            long block = d + 3 * d * d + d * d + d + h * d + h + d * h + d + (Adaptive ? 6 * d * c + 6 * d : 0);
+            long final = d + v * d + v + (Adaptive ? 2 * d * c + 2 * d : 0);
+            return embed + sigma + NBlocks * block + final;
+        }
+    }
+
+    /// <summary>Validates the shape; throws a clear error.</summary>
+    public DitConfig Validate()
+    {
+        if (HiddenSize <= 0 || NHeads <= 0 || NBlocks <= 0 || CondDim <= 0 || VocabSize <= 1 || ModelLength <= 0)
+            throw new SdttException($"invalid model config: all sizes must be positive ({this})");
+        if (HiddenSize % NHeads != 0) throw new SdttException($"invalid model config: hidden size {HiddenSize} is not divisible by {NHeads} heads");
+        if (HeadDim % 2 != 0) throw new SdttException($"invalid model config: head dim {HeadDim} must be even for rotary embeddings");
+        if (Dropout is < 0 or >= 1) throw new SdttException($"invalid model config: dropout {Dropout} must be in [0, 1)");
+        return this;
+    }
+
+    /// <summary>Reads either the HF MDLM style (hidden_dim, n_heads, …) or the SDTT style (nested <c>model.*</c>),
+    /// or this project's own style (the HF style, which it writes).</summary>
+    public static DitConfig FromJson(string json, string source = "config.json")
+    {
+        JsonObject root;
+        try { root = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("empty"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        { throw new SdttException($"{source}: not valid JSON ({e.Message})"); }
+        try
+        {
+            if (root["model"] is JsonObject m) // SDTT / Hydra: model.{hidden_size,n_heads,n_blocks,cond_dim,length,dropout}
+            {
+                string? type = m["type"]?.GetValue<string>();
+                if (type is not null && type is not ("ddit-orig" or "ddit" or "dit"))
+                    throw new SdttException($"{source}: model.type '{type}' is not a diffusion DiT (expected ddit-orig)");
+                int vocab = Int(root, "vocab_size") ?? Int(m, "vocab_size") ?? 50258;
+                bool tc = Bool(root, "time_conditioning") ?? Bool(m, "time_conditioning") ?? false;
+                return new DitConfig(
+                    Req(m, "hidden_size", source), Req(m, "n_heads", source), Req(m, "n_blocks", source),
+                    Int(m, "cond_dim") ?? 128, vocab, Int(m, "length") ?? 1024, Dbl(m, "dropout") ?? 0.1, tc,
+                    Bool(m, "adaptive") ?? (type != "ddit" || (Bool(m, "adaptive") ?? true))).Validate();
+            }
+            return new DitConfig(
+                Int(root, "hidden_dim") ?? Int(root, "hidden_size") ?? throw Missing(source, "hidden_dim"),
+                Req(root, "n_heads", source), Req(root, "n_blocks", source),
+                Int(root, "cond_dim") ?? 128, Int(root, "vocab_size") ?? 50258,
+                Int(root, "model_length") ?? Int(root, "length") ?? 1024, Dbl(root, "dropout") ?? 0.1,
+                Bool(root, "time_conditioning") ?? false, Bool(root, "adaptive") ?? true).Validate();
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new SdttException($"{source}: a config field has the wrong type ({e.Message})"); }
+    }
+
+    /// <summary>The HF MDLM style, readable by <c>kuleshov-group/mdlm</c>'s configuration_mdlm.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["model_type"] = "mdlm",
+        ["architectures"] = new JsonArray("MDLM"),
+        ["backbone"] = "dit",
+        ["hidden_dim"] = HiddenSize,
+        ["n_heads"] = NHeads,
+        ["n_blocks"] = NBlocks,
+        ["cond_dim"] = CondDim,
+        ["vocab_size"] = VocabSize,
+        ["model_length"] = ModelLength,
+        ["dropout"] = Dropout,
+        ["time_conditioning"] = TimeConditioning,
+        ["adaptive"] = Adaptive,
+        ["var_min"] = true,
+        ["return_dict"] = false,
+        ["torch_dtype"] = "float32",
+    };
+
+    private static Exception Missing(string source, string key) => new SdttException($"{source}: required field '{key}' is missing");
+    private static int Req(JsonObject o, string k, string source) => Int(o, k) ?? throw Missing(source, k);
+    private static int? Int(JsonObject o, string k) => o[k] is JsonValue v ? (int)v.GetValue<double>() : null;
+    private static double? Dbl(JsonObject o, string k) => o[k] is JsonValue v ? v.GetValue<double>() : null;
+    private static bool? Bool(JsonObject o, string k) => o[k] is JsonValue v ? v.GetValue<bool>() : null;
+}
