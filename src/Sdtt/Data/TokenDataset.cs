@@ -1,6 +1,7 @@
 using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sdtt.Data;
