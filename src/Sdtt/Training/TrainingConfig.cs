@@ -194,19 +194,16 @@ public sealed record TrainingConfig(string Objective, DitConfig Model, TrainerOp
         return close.Count > 0 ? $" (did you mean {string.Join(", ", close)}?)" : $" (known keys: {string.Join(", ", all)})";
     }
 
-    private static int AsInt(JsonNode n, string field, string source)
-    {
-        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var i)) return i;
-        if (n is JsonValue v2 && v2.GetValueKind() == JsonValueKind.Number)
-        {
-            double d = v2.GetValue<double>();
-            if (d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue) return (int)d;
-        }
-        throw new SdttException($"{source}: {field} must be an integer (got {n.ToJsonString()})");
-    }
+    private static double? Number(JsonNode n) =>
+        n is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+            ? double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture) : null;
+
+    private static int AsInt(JsonNode n, string field, string source) =>
+        Number(n) is { } d && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue ? (int)d
+            : throw new SdttException($"{source}: {field} must be an integer (got {n.ToJsonString()})");
 
     private static double AsDouble(JsonNode n, string field, string source) =>
-        n is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>()
+        Number(n) is { } d ? d
             : throw new SdttException($"{source}: {field} must be a number (got {n.ToJsonString()})");
 
     private static bool AsBool(JsonNode n, string field, string source) =>
