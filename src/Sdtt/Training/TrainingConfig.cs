@@ -190,8 +190,21 @@ public sealed record TrainingConfig(string Objective, DitConfig Model, TrainerOp
             if (v is JsonObject o) all.AddRange(o.Select(x => $"{k}.{x.Key}"));
             else all.Add(k);
         }
-        var close = all.Where(a => a.Split('.')[^1].Contains(key, StringComparison.OrdinalIgnoreCase) || key.Contains(a.Split('.')[^1], StringComparison.OrdinalIgnoreCase)).Take(5).ToList();
+        string Leaf(string a) => a.Split('.')[^1];
+        var close = all.Where(a => Distance(Leaf(a), key) <= Math.Max(1, key.Length / 4)
+            || Leaf(a).Contains(key, StringComparison.OrdinalIgnoreCase) || key.Contains(Leaf(a), StringComparison.OrdinalIgnoreCase)).Take(5).ToList();
         return close.Count > 0 ? $" (did you mean {string.Join(", ", close)}?)" : $" (known keys: {string.Join(", ", all)})";
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1));
+        return d[a.Length, b.Length];
     }
 
     private static double? Number(JsonNode n) =>

@@ -17,6 +17,8 @@ public class TrainingConfigTests
         Assert.Equal(Sdtt.Diffusion.TimeSampling.Lattice, c.Mdlm.TimeSampling);
         Assert.Equal(0, c.Model.Dropout);
         Assert.Equal(64, c.Model.HiddenSize); // untouched fields keep the preset's values
+        var e = Assert.Throws<SdttException>(() => TrainingConfig.Load("tiny", new[] { "max_stepz=3" }));
+        Assert.Contains("did you mean trainer.max_steps", e.Message);
     }
 
     [Theory]
