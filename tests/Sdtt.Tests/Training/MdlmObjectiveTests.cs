@@ -43,6 +43,33 @@ public class MdlmObjectiveTests
     }
 
     [Fact]
+    public void ObjectiveLossIsTheReferenceNelboOfItsOwnDraws()
+    {
+        using var scope = NewDisposeScope();
+        using var model = TrainingFixtures.NewModel(dropout: 0);
+        TrainingFixtures.Perturb(model);
+        using var objective = new MdlmObjective(model);
+        var ctx = Sdtt.Training.TrainingContext.Standalone(model, seed: 77);
+        var x0 = randint(0, TrainingFixtures.Vocab - 1, new long[] { 8, TrainingFixtures.SeqLen }, generator: new Generator(5));
+        var loss = objective.Loss(x0, ctx);
+        Assert.True(loss.requires_grad);
+        // Replay the same draws (stratified t with ε = 1e-3, then the masks) from a generator with the same seed.
+        var g = new Generator(77);
+        var schedule = new LogLinearSchedule();
+        var t = TimeSampler.Sample(8, 1e-3, TimeSampling.Stratified, generator: g);
+        var sorted = t.sort().Values;
+        for (int i = 0; i < 8; i++) // one t per stratum [i/8, (i+1)/8)
+            Assert.InRange(sorted[i].item<float>(), (1 - 1e-3) * i / 8 + 1e-3 - 1e-6, (1 - 1e-3) * (i + 1) / 8 + 1e-3 + 1e-6);
+        var xt = ForwardProcess.Mask(x0, schedule.MoveChance(t), model.MaskIndex, g);
+        using var _ = no_grad();
+        var reference = MdlmLoss.PerToken(model.LogProbs(xt, schedule.Sigma(t)), x0, t, schedule).mean().item<float>();
+        Assert.True(Math.Abs(reference - loss.item<float>()) <= 1e-5 * reference, $"objective {loss.item<float>()} vs reference {reference}");
+        ctx.Ema.Dispose();
+        ctx.Optimizer.Dispose();
+        ctx.Generator.Dispose();
+    }
+
+    [Fact]
     public void NelboEvaluationIsSeededAndConsistent()
     {
         var data = TrainingFixtures.ToyData(nTrain: 8, nValid: 10);
