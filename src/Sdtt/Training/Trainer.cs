@@ -232,7 +232,7 @@ public sealed class Trainer
         {
             var first = Metrics.Read().FirstOrDefault(o => o["kind"]?.GetValue<string>() == "valid");
             string key = first?.Select(kv => kv.Key).FirstOrDefault(k => k is not ("step" or "kind")) ?? "nll";
-            LossCurvePlot.Write(Metrics, Path.Combine(RunDir, PlotFile), key, title: _objective.Name);
+            LossCurvePlot.Write(Metrics, Path.Combine(RunDir, PlotFile), key, title: $"{_objective.Name}: training loss and validation {key} (EMA weights)");
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

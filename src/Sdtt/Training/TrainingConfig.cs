@@ -50,8 +50,8 @@ public sealed record TrainingConfig(string Objective, DitConfig Model, TrainerOp
             }, new MdlmOptions()),
             "demo" => new TrainingConfig("mdlm", DitConfig.Demo, new TrainerOptions
             {
-                Lr = 1e-3, WarmupSteps = 50, MaxSteps = 300, MicroBatch = 8, GlobalBatch = 8, EvalEvery = 50, CheckpointEvery = 50,
-                KeepCheckpoints = 2, ValBatches = 8, LogEvery = 10, Seed = 1,
+                Lr = 1e-3, WarmupSteps = 20, MaxSteps = 120, MicroBatch = 8, GlobalBatch = 8, EvalEvery = 40, CheckpointEvery = 40,
+                KeepCheckpoints = 2, ValBatches = 4, LogEvery = 5, Seed = 1,
             }, new MdlmOptions()),
             "small" or "sm" => new TrainingConfig("mdlm", DitConfig.Small, paper, new MdlmOptions()),
             "medium" or "md" => new TrainingConfig("mdlm", DitConfig.Medium, paper with { MicroBatch = 8 }, new MdlmOptions()),
