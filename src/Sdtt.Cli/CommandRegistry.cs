@@ -10,5 +10,6 @@ internal static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return PrepareCommand.Create();
+        yield return DownloadCommand.Create();
     }
 }
