@@ -106,6 +106,17 @@ public sealed class HubClient : IDisposable
         var folder = FolderOf(model);
         try { Directory.CreateDirectory(folder); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SdttException($"{folder}: cannot create the cache folder ({e.Message})"); }
+        try { return await FetchIntoAsync(model, folder, progress, cancel).ConfigureAwait(false); }
+        catch
+        {
+            // Keep partial files for resuming, but do not leave an empty folder behind.
+            try { if (!Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    private async Task<HubDownloadResult> FetchIntoAsync(HubModel model, string folder, IProgress<HubProgress>? progress, CancellationToken cancel)
+    {
         var results = new List<HubFileResult>();
         var ready = new List<(string Partial, string Final)>();
         foreach (var file in Files)
@@ -361,7 +372,7 @@ public sealed class HubClient : IDisposable
     {
         var inner = e;
         while (inner.InnerException is not null) inner = inner.InnerException;
-        var msg = inner == e ? e.Message : $"{e.Message.TrimEnd('.')}: {inner.Message}";
+        var msg = inner == e || e.Message.Contains(inner.Message) ? e.Message : $"{e.Message.TrimEnd('.')}: {inner.Message}";
         return msg.Split('\n')[0].Trim();
     }
 
