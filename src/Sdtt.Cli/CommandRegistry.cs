@@ -11,5 +11,6 @@ internal static class CommandRegistry
         yield return InfoCommand.Create();
         yield return TrainCommand.Create();
         yield return PrepareCommand.Create();
+        yield return DownloadCommand.Create();
     }
 }
