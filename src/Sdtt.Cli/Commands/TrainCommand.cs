@@ -137,9 +137,8 @@ internal static class TrainCommand
                     if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
                     if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
                     task.Value = p.Step;
-                    var eta = p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "";
-                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Key} {v.First().Value:F3}" : "";
-                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s{val}{eta}");
+                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Value:F3}" : "";
+                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{val} {p.TokensPerSecond:N0} tok/s");
                 });
                 result = new Trainer(objective, opt, train, valid, outPath, progress).Run(resume, cancel);
             });

@@ -191,7 +191,7 @@ public sealed class Trainer
                 modelDir = Path.Combine(RunDir, ModelDirName);
                 using (ema.Apply(model))
                     _objective.WriteModel(modelDir, true, ctx);
-                Report(step, losses.Count > 0 ? losses[^1] : double.NaN, 0, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
+                Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
             }
             if (Plot) TryPlot();
             return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
