@@ -63,6 +63,7 @@ internal static class TrainCommand
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
             TorchRuntime.EnsureLoaded();
+            if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
             opt = opt with { Device = torchDevice.ToString() };
             using var train = TokenDataset.Open(dataDir, "train");
