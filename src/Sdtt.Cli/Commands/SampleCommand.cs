@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Sdtt.Data;
 using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
@@ -62,13 +63,16 @@ internal static class SampleCommand
             int len = parse.GetValue(seqLen) ?? cfg.ModelLength;
             if (len < 1) throw new SdttException($"--seq-len must be ≥ 1 (got {len})");
 
-            TorchRuntime.EnsureLoaded();
-            using var pipe = DiffusionPipeline.Load(dir, parse.GetValue(device)!, parse.GetValue(bf16));
-            long[]? promptTokens = parse.GetValue(prompt) is { } text ? pipe.EncodePrompt(text) : null;
+            long[]? promptTokens = parse.GetValue(prompt) is { } text
+                ? new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray()
+                : null;
             if (promptTokens is not null && len < promptTokens.Length + 1)
                 throw new SdttException($"--seq-len {len} is too short for the prompt ({promptTokens.Length} tokens with BOS); use at least {promptTokens.Length + 1}");
             if (promptTokens is not null && promptTokens.Any(t => t >= cfg.VocabSize || t == cfg.MaskIndex))
                 throw new SdttException($"the prompt has GPT-2 ids outside this model's vocabulary ({cfg.VocabSize}); prompts need a GPT-2-vocabulary model");
+
+            TorchRuntime.EnsureLoaded();
+            using var pipe = DiffusionPipeline.Load(dir, parse.GetValue(device)!, parse.GetValue(bf16));
 
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
