@@ -7,6 +7,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "make-model" => SamplingBenchmark.MakeModel(args[1..]),
     "ops" => OpsProbe.Run(args[1..]),
     "stages" => StageProbe.Run(args[1..]),
+    "leaks" => LeakProbe.Run(args[1..]),
     _ => Usage(),
 };
 
