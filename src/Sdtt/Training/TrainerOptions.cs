@@ -50,6 +50,7 @@ public sealed record TrainerOptions
     public string Device { get; init; } = "cpu";
 
     /// <summary>Micro-batches per optimizer step.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public int Accumulation => GlobalBatch / MicroBatch;
 
     /// <summary>The LR multiplier of optimizer step <paramref name="step"/> (0-based): min(1, step / warmup).</summary>
