@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Sdtt.Benchmarks;
 using Sdtt.Native;
-using Spectre.Console;
 
 namespace Sdtt.Cli.Commands;
 
@@ -66,11 +65,7 @@ internal static class BenchCommand
                 $"{o.Warmup} warm-up + {o.Repeats} timed runs, {string.Join("+", o.Precisions)}, methods {string.Join(",", o.Methods.Select(LatencyOptions.MethodName))}, budget {o.BudgetSeconds:F0} s per size");
             var report = LatencyBenchmark.Run(o, line => Console.Error.WriteLine("bench: " + line));
 
-            var table = new Table().AddColumns("size", "params", "precision", "method", "steps", "ms/batch (median)", "tokens/s", "calls", "speedup vs AR-KV");
-            foreach (var r in report.Rows)
-                table.AddRow(r.Size, $"{r.Parameters / 1e6:F1}M", r.Precision, LatencyOptions.MethodName(r.Method), r.Steps?.ToString() ?? "-",
-                    $"{r.MedianMs:F1}", $"{r.TokensPerSecond:F0}", r.NetworkCalls.ToString(), r.SpeedupVsArKv is { } s ? $"{s:F2}x" : "-");
-            AnsiConsole.Write(table);
+            Console.WriteLine(LatencyTable.Markdown(report));
             foreach (var n in report.Notes) Console.WriteLine("note: " + n);
             Console.WriteLine($"device {report.DeviceName}, {report.Threads} threads, total {report.Elapsed.TotalSeconds:F0} s; wrote {Path.Combine(o.OutDir!, "latency.csv")}" +
                 (report.Rows.Count > 0 ? $" and {Path.Combine(o.OutDir!, "latency.png")}" : ""));

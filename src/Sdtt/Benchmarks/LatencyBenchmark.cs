@@ -107,6 +107,8 @@ public static class LatencyBenchmark
         void Note(string s) { notes.Add(s); log!("note: " + s); }
         int b = options.Batch, l = options.SeqLen;
         int runs = options.Warmup + options.Repeats;
+        if (device.type == DeviceType.CPU && LoadAverage() is { } load0)
+            Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores (other processes slow the timings down)");
 
         foreach (var size in options.Sizes)
         {
@@ -222,6 +224,7 @@ public static class LatencyBenchmark
             }
         }
         total.Stop();
+        if (device.type == DeviceType.CPU && LoadAverage() is { } load1) Note($"CPU load average at the end {load1}");
         var report = new LatencyReport(rows, notes, options, device.ToString(), get_num_threads(), total.Elapsed);
         if (options.OutDir is { } dir)
         {
@@ -312,6 +315,12 @@ public static class LatencyBenchmark
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return null;
+    }
+
+    private static string? LoadAverage()
+    {
+        try { return File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : null; }
+        catch (IOException) { return null; }
     }
 
     private static bool IsOutOfMemory(Exception e)
