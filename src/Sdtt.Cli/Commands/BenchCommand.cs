@@ -22,10 +22,10 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto (the defaults of the other options depend on it)", DefaultValueFactory = _ => "cpu" };
         var sizes = new Option<string?>("--sizes") { Description = "Comma-separated sizes: tiny, demo, small, medium, large, xl (1.3B: D 2048, 16 heads, 21 blocks). CPU default: demo; CUDA: small,medium,large,xl" };
         var batch = new Option<int?>("--batch") { Description = "Sequences per batch (default 8, as the paper)" };
-        var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sequence (CPU default 256; CUDA 1024)" };
-        var steps = new Option<string?>("--steps") { Description = "Comma-separated diffusion step counts (CPU default 256,128,64,32,16; CUDA 1024,…,8)" };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sequence (CPU default 128; CUDA 1024)" };
+        var steps = new Option<string?>("--steps") { Description = "Comma-separated diffusion step counts (CPU default 16,8,4,2,1; CUDA 1024,…,8)" };
         var repeats = new Option<int?>("--repeats") { Description = "Timed runs per configuration; the median is reported (CPU default 3; CUDA 5)" };
-        var warmup = new Option<int?>("--warmup") { Description = "Untimed runs first (CPU default 1; CUDA 2)" };
+        var warmup = new Option<int?>("--warmup") { Description = "Untimed runs once per model and method before its first configuration (CPU default 1; CUDA 2)" };
         var precision = new Option<string?>("--precision") { Description = "fp32, bf16 or both (same precision on both sides; CPU default fp32, CUDA bf16)" };
         var methods = new Option<string?>("--methods") { Description = "Comma-separated: diffusion, diffusion-cached, ar-kv, ar-nocache (default: the first three)" };
         var cachedOnly = new Option<bool>("--cached-only") { Description = "Diffusion: only the cached sampler (plus AR)" };

@@ -24,10 +24,10 @@ public sealed record LatencyOptions
     /// <summary>Sequences generated at once (the paper: 8).</summary>
     public int Batch { get; init; } = 8;
     /// <summary>Tokens per sequence L (AR generates L tokens after a BOS; diffusion samples L positions).</summary>
-    public int SeqLen { get; init; } = 256;
+    public int SeqLen { get; init; } = 128;
     /// <summary>Diffusion step counts.</summary>
-    public IReadOnlyList<int> Steps { get; init; } = new[] { 256, 128, 64, 32, 16 };
-    /// <summary>Untimed runs before the timed ones (per configuration).</summary>
+    public IReadOnlyList<int> Steps { get; init; } = new[] { 16, 8, 4, 2, 1 };
+    /// <summary>Untimed runs before the timed ones (once per model and method, before its first configuration).</summary>
     public int Warmup { get; init; } = 1;
     /// <summary>Timed runs per configuration (the median is reported).</summary>
     public int Repeats { get; init; } = 3;
@@ -45,7 +45,7 @@ public sealed record LatencyOptions
     /// <summary>Output folder for latency.csv and latency.png (null = none written).</summary>
     public string? OutDir { get; init; }
 
-    /// <summary>Defaults for a device: CPU = demo size, L 256, steps 256 … 16, 1 warm-up, 3 repeats; CUDA = small … xl,
+    /// <summary>Defaults for a device: CPU = demo size, L 128, steps 16 … 1, 1 warm-up, 3 repeats; CUDA = small … xl,
     /// L 1024, steps 1024 … 8, 2 warm-ups, 5 repeats.</summary>
     public static LatencyOptions ForDevice(string device)
     {
