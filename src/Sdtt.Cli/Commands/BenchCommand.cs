@@ -31,7 +31,7 @@ internal static class BenchCommand
         var cachedOnly = new Option<bool>("--cached-only") { Description = "Diffusion: only the cached sampler (plus AR)" };
         var uncachedOnly = new Option<bool>("--uncached-only") { Description = "Diffusion: only the uncached sampler (plus AR)" };
         var arNoCache = new Option<bool>("--ar-nocache") { Description = "Also time AR without the KV cache (quadratic; slow)" };
-        var budget = new Option<double?>("--budget") { Description = "Estimated seconds allowed per size and precision; work that would exceed it is skipped with a note (CPU default 420; CUDA 1800; 0 = no limit)" };
+        var budget = new Option<double?>("--budget") { Description = "Estimated seconds allowed per size and precision; work that would exceed it is skipped with a note (CPU default 300; CUDA 1800; 0 = no limit)" };
         var seed = new Option<long>("--seed") { Description = "Seed of the model initialisation and of sampling", DefaultValueFactory = _ => 1 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch (0 = libtorch default)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for latency.csv and latency.png (default bench-latency)" };

@@ -37,7 +37,7 @@ public sealed record LatencyOptions
     public IReadOnlyList<string> Precisions { get; init; } = new[] { "fp32" };
     /// <summary>Estimated seconds allowed per (size, precision); step counts (largest first) or whole sizes whose estimate
     /// exceeds it are skipped with a printed note. 0 = no limit.</summary>
-    public double BudgetSeconds { get; init; } = 420;
+    public double BudgetSeconds { get; init; } = 300;
     /// <summary>Seed of the model initialisation and of the samplers.</summary>
     public long Seed { get; init; } = 1;
     /// <summary>CPU threads (0 = libtorch default).</summary>
