@@ -13,5 +13,6 @@ internal static class CommandRegistry
         yield return DownloadCommand.Create();
         yield return TrainCommand.Create();
         yield return BenchCommand.Create();
+        yield return SampleCommand.Create();
     }
 }
