@@ -108,7 +108,11 @@ public static class LatencyBenchmark
         void Note(string s) { notes.Add(s); log!("note: " + s); }
         int b = options.Batch, l = options.SeqLen;
         if (device.type == DeviceType.CPU && LoadAverage() is { } load0)
-            Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores (other processes slow the timings down)");
+        {
+            Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores, {get_num_threads()} libtorch threads");
+            if (double.TryParse(load0.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var l1) && l1 > Environment.ProcessorCount && get_num_threads() > 1)
+                Note("the machine is busy: multi-threaded libtorch timings become erratic when other processes compete for the cores (small ops suffer most, i.e. AR decoding); consider --threads 1");
+        }
 
         foreach (var size in options.Sizes)
         {
