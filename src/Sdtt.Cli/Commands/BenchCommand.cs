@@ -34,9 +34,10 @@ internal static class BenchCommand
         var budget = new Option<double?>("--budget") { Description = "Estimated seconds allowed per size and precision; work that would exceed it is skipped with a note (CPU default 300; CUDA 1800; 0 = no limit)" };
         var seed = new Option<long>("--seed") { Description = "Seed of the model initialisation and of sampling", DefaultValueFactory = _ => 1 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch (0 = libtorch default)" };
+        var chunkRows = new Option<int>("--chunk-rows") { Description = "Masked rows per output-layer chunk in the diffusion sampler (0 = 128 on CPU, 2048 on CUDA)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for latency.csv and latency.png (default bench-latency)" };
         var cmd = new Command("latency", "Time diffusion sampling (uncached and cached) at several step counts against AR generation with a KV cache, untrained models of equal size")
-            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, outDir };
+            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, chunkRows, outDir };
         cmd.SetGuardedAction(parse =>
         {
             TorchRuntime.EnsureLoaded();
@@ -58,7 +59,7 @@ internal static class BenchCommand
             if (parse.GetValue(arNoCache) && !ms.Contains(LatencyMethod.ArNoCache)) ms.Add(LatencyMethod.ArNoCache);
             o = o with { Methods = ms.Distinct().ToArray() };
             if (parse.GetValue(budget) is { } bu) o = o with { BudgetSeconds = bu };
-            o = o with { Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), OutDir = parse.GetValue(outDir) ?? "bench-latency" };
+            o = o with { Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), ChunkRows = parse.GetValue(chunkRows), OutDir = parse.GetValue(outDir) ?? "bench-latency" };
             o.Validate();
 
             Console.Error.WriteLine($"bench latency: sizes {string.Join(",", o.Sizes)}, batch {o.Batch}, {o.SeqLen} tokens, steps {string.Join(",", o.Steps)}, " +

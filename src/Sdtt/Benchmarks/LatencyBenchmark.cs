@@ -51,7 +51,8 @@ public sealed record LatencyReport(IReadOnlyList<LatencyRow> Rows, IReadOnlyList
 /// a token was revealed in a step, so this does not change its reuse rate, but the sampler then works on a realistic
 /// distribution); and a <see cref="GptModel"/> with the same width, heads and depth, n_positions L + 1, vocabulary 50257 and an
 /// untied head (closest in parameter count to the DiT), GPT-2 initialisation. AR generates L tokens after one BOS token;
-/// diffusion samples L positions (float32 exponential race as in the reference, no top-p, temperature 1).</para></summary>
+/// diffusion samples L positions (float32 exponential race as in the reference, no top-p, temperature 1, masked rows in
+/// chunks of <see cref="LatencyOptions.ChunkRows"/>).</para></summary>
 public static class LatencyBenchmark
 {
     /// <summary>The 1.3B configuration: D 2048, 16 heads, 21 blocks (DiT 1,297,040,722 parameters with the 50258 vocabulary;
@@ -191,6 +192,7 @@ public static class LatencyBenchmark
                             {
                                 Steps = p.Steps!.Value, NumSamples = b, SeqLen = l, Seed = options.Seed,
                                 Cached = p.Method == LatencyMethod.DiffusionCached, Precision = CategoricalPrecision.Float32,
+                                ChunkRows = options.ChunkRows > 0 ? options.ChunkRows : device.type == DeviceType.CPU ? 128 : 2048,
                                 Cancellation = cancel,
                             };
                             var (times, calls) = Time(options.Repeats, WarmupFor(p), () => sampler.Sample(dit, so).NetworkCalls, cancel);

@@ -42,6 +42,9 @@ public sealed record LatencyOptions
     public long Seed { get; init; } = 1;
     /// <summary>CPU threads (0 = libtorch default).</summary>
     public int Threads { get; init; }
+    /// <summary>Masked rows the diffusion sampler processes at a time (output layer → SUBS → race); larger chunks make
+    /// fewer, bigger matrix products. 0 = 128 on the CPU, 2048 on CUDA.</summary>
+    public int ChunkRows { get; init; }
     /// <summary>Output folder for latency.csv and latency.png (null = none written).</summary>
     public string? OutDir { get; init; }
 
@@ -92,6 +95,7 @@ public sealed record LatencyOptions
         foreach (var p in Precisions)
             if (p is not ("fp32" or "bf16")) throw new SdttException($"--precision: '{p}' is not fp32 or bf16");
         if (BudgetSeconds < 0) throw new SdttException("--budget must be ≥ 0");
+        if (ChunkRows < 0) throw new SdttException($"--chunk-rows must be ≥ 0 (got {ChunkRows})");
         foreach (var s in Sizes) LatencyBenchmark.Shapes(s, SeqLen); // throws on unknown names
         return this;
     }
