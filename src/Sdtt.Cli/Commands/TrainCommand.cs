@@ -64,6 +64,7 @@ internal static class TrainCommand
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
             TorchRuntime.EnsureLoaded();
+            if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
             opt = opt with { Device = torchDevice.ToString() };
             using var train = TokenDataset.Open(dataDir, "train");
@@ -144,9 +145,8 @@ internal static class TrainCommand
                     if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
                     if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
                     task.Value = p.Step;
-                    var eta = p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "";
-                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Key} {v.First().Value:F3}" : "";
-                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s{val}{eta}");
+                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Value:F3}" : "";
+                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{val} {p.TokensPerSecond:N0} tok/s");
                 });
                 result = new Trainer(objective, opt, train, valid, outPath, progress).Run(resume, cancel);
             });

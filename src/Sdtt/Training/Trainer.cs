@@ -191,7 +191,7 @@ public sealed class Trainer
                 modelDir = Path.Combine(RunDir, ModelDirName);
                 using (ema.Apply(model))
                     _objective.WriteModel(modelDir, true, ctx);
-                Report(step, losses.Count > 0 ? losses[^1] : double.NaN, 0, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
+                Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
             }
             if (Plot) TryPlot();
             return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
@@ -256,6 +256,8 @@ public sealed class Trainer
                 ["ema_updates"] = ema.NumUpdates,
                 ["sampler"] = new JsonObject { ["epoch"] = s.Epoch, ["cursor"] = s.Cursor, ["seed"] = s.Seed },
                 ["micro_batch"] = _opt.MicroBatch,
+                ["train_sequences"] = _train.Count,
+                ["seq_len"] = _train.SeqLen,
                 ["global_batch"] = _opt.GlobalBatch,
                 ["seed"] = _opt.Seed,
                 ["written_utc"] = DateTime.UtcNow.ToString("O"),
@@ -275,6 +277,10 @@ public sealed class Trainer
         if (obj != _objective.Name) throw new SdttException($"{dir}: checkpoint of objective '{obj}', cannot resume it as '{_objective.Name}'");
         int micro = info["micro_batch"]!.GetValue<int>();
         if (micro != _opt.MicroBatch) throw new SdttException($"{dir}: checkpoint used micro_batch {micro}, this run {_opt.MicroBatch}; resume with the same micro_batch");
+        long seqs = info["train_sequences"]?.GetValue<long>() ?? _train.Count;
+        int seqLen = info["seq_len"]?.GetValue<int>() ?? _train.SeqLen;
+        if (seqs != _train.Count || seqLen != _train.SeqLen)
+            throw new SdttException($"{dir}: checkpoint was trained on {seqs} sequences of {seqLen} tokens, this data has {_train.Count} of {_train.SeqLen}; resume with the same --data");
         using (var f = new SafeTensorsFile(Path.Combine(dir, "model.safetensors")))
         using (no_grad())
         {

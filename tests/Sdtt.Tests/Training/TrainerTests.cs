@@ -220,6 +220,13 @@ public class TrainerTests
         new Trainer(obj, TrainingFixtures.Options(1), train, null, run) { Plot = false, WriteFinalModel = false }.Run();
         var e2 = Assert.Throws<SdttException>(() => new Trainer(obj, TrainingFixtures.Options(1), train, null, run).Run());
         Assert.Contains("--resume", e2.Message);
+        var other = TrainingFixtures.ToyData(nTrain: 12, nValid: 4);
+        using (var otherTrain = TokenDataset.Open(other, "train"))
+        {
+            var e3 = Assert.Throws<SdttException>(() => new Trainer(obj, TrainingFixtures.Options(2), otherTrain, null, run).Run(resume: true));
+            Assert.Contains("same --data", e3.Message);
+        }
+        Directory.Delete(other, true);
         Directory.Delete(run, true);
         Directory.Delete(data, true);
     }
