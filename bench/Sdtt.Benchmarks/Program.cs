@@ -6,6 +6,8 @@ return args.Length == 0 ? Usage() : args[0] switch
     "sampling" => SamplingBenchmark.Run(args[1..]),
     "make-model" => SamplingBenchmark.MakeModel(args[1..]),
     "ops" => OpsProbe.Run(args[1..]),
+    "stages" => StageProbe.Run(args[1..]),
+    "leaks" => LeakProbe.Run(args[1..]),
     _ => Usage(),
 };
 

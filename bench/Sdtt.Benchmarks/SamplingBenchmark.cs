@@ -46,8 +46,8 @@ public static class SamplingBenchmark
         var stepsList = (Arg(args, "--steps") ?? "16,64").Split(',').Select(int.Parse).ToArray();
         int batch = int.Parse(Arg(args, "--batch") ?? "2");
         Console.WriteLine($"threads {get_num_threads()}, batch {batch}");
-        Console.WriteLine("| config | L | steps | network | sampler | calls | seconds | tokens/s |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| config | B×L | steps | network | sampler | calls | wall s | tokens/s (wall) | CPU s | tokens/CPU-s |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var name in configs)
         {
             var cfg = DitConfig.FromName(name);
@@ -60,10 +60,14 @@ public static class SamplingBenchmark
                     foreach (bool cached in new[] { false, true })
                     {
                         var o = new SamplingOptions { Steps = steps, NumSamples = batch, SeqLen = cfg.ModelLength, Seed = 1, Cached = cached };
+                        var proc = Process.GetCurrentProcess();
+                        var cpu0 = proc.TotalProcessorTime;
                         var r = new AncestralSampler().Sample(model, o);
+                        proc.Refresh();
+                        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
                         bool same = reference is null || reference.Zip(r.Tokens).All(p => p.First.SequenceEqual(p.Second));
                         reference ??= r.Tokens;
-                        Console.WriteLine($"| {name} | {cfg.ModelLength} | {steps} | {(prec == DitPrecision.Float32 ? "fp32" : "bf16")} | {(cached ? "cached" : "uncached")} | {r.NetworkCalls} | {r.Elapsed.TotalSeconds:0.00} | {r.TokensPerSecond:0.0} |{(same ? "" : " TOKENS DIFFER")}");
+                        Console.WriteLine($"| {name} | {batch}×{cfg.ModelLength} | {steps} | {(prec == DitPrecision.Float32 ? "fp32" : "bf16")} | {(cached ? "cached" : "uncached")} | {r.NetworkCalls} | {r.Elapsed.TotalSeconds:0.00} | {r.TokensPerSecond:0.0} | {cpu:0.00} | {batch * cfg.ModelLength / cpu:0.0} |{(same ? "" : " TOKENS DIFFER")}");
                     }
                 }
         }

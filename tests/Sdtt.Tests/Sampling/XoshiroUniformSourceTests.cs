@@ -18,6 +18,19 @@ public class XoshiroUniformSourceTests
         Assert.Equal(new[] { (11520UL >> 11) / (double)(1L << 53), 0.0, (1509978240UL >> 11) / (double)(1L << 53), (1215971899390074240UL >> 11) / (double)(1L << 53) }, d);
     }
 
+    [Fact]
+    public void DrawWritesTheGeneratedNumbersIntoTheTensor()
+    {
+        using var scope = NewDisposeScope();
+        var expected = new double[3 * 7];
+        new XoshiroUniformSource(9).Fill(expected);
+        var drawn = new XoshiroUniformSource(9).Draw(arange(3L), 1, 3, 7, ScalarType.Float64, CPU);
+        Assert.Equal(expected, drawn.data<double>().ToArray());
+        var expected32 = new float[3 * 7];
+        new XoshiroUniformSource(9).Fill(expected32);
+        Assert.Equal(expected32, new XoshiroUniformSource(9).Draw(arange(3L), 1, 3, 7, ScalarType.Float32, CPU).data<float>().ToArray());
+    }
+
     [Theory]
     [InlineData(ScalarType.Float64)]
     [InlineData(ScalarType.Float32)]
