@@ -12,6 +12,7 @@ internal static class CommandRegistry
         yield return TrainCommand.Create();
         yield return PrepareCommand.Create();
         yield return DownloadCommand.Create();
+        yield return BenchCommand.Create();
         yield return SampleCommand.Create();
     }
 }
