@@ -18,6 +18,7 @@ public class SdttObjectiveTests
     {
         Lr = 3e-3, WarmupSteps = 2, MaxSteps = maxSteps, MicroBatch = 4, GlobalBatch = 8, EvalEvery = 0, CheckpointEvery = 0,
         KeepCheckpoints = 2, ValBatches = 1, LogEvery = 1, Seed = 3, Device = "cpu", EmaDecay = 0.9,
+        Threads = 1, // tiny ops: one intra-op thread avoids oversubscription on a shared CI machine (≈10× faster here)
     };
 
     /// <summary>Records, at every step start, the round, dt, and whether teacher == student (raw) weights.</summary>
