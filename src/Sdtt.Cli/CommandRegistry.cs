@@ -9,6 +9,7 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return InfoCommand.Create();
+        yield return DistillCommand.Create();
         yield return TrainCommand.Create();
         yield return PrepareCommand.Create();
     }

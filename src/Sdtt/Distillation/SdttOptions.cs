@@ -42,7 +42,7 @@ public sealed record SdttOptions(
         {
             string S() => v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : throw new SdttException($"{source}: sdtt.{k} must be text");
             bool B() => v is JsonValue jv && jv.TryGetValue<bool>(out var b) ? b : throw new SdttException($"{source}: sdtt.{k} must be true or false");
-            double N() => v is JsonValue jv && jv.TryGetValue<double>(out var x) ? x : throw new SdttException($"{source}: sdtt.{k} must be a number");
+            double N() => SdttScheduleJson.Number(v) ?? throw new SdttException($"{source}: sdtt.{k} must be a number");
             d = k switch
             {
                 "loss" => d with { Loss = Divergence.Parse(S()) },
@@ -79,13 +79,18 @@ public static class SdttScheduleJson
         ["min_student_steps"] = s.MinStudentSteps, ["max_rounds"] = s.MaxRounds, ["sampling_eps"] = s.SamplingEps,
     };
 
+    /// <summary>A JSON number as a double (whatever its backing type), or null.</summary>
+    public static double? Number(JsonNode? v) =>
+        v is JsonValue jv && jv.GetValueKind() == System.Text.Json.JsonValueKind.Number
+            ? double.Parse(jv.ToJsonString(), CultureInfo.InvariantCulture) : null;
+
     /// <summary>Reads what <see cref="ToJson"/> writes (missing keys keep the defaults).</summary>
     public static SdttSchedule FromJson(JsonObject o, string source)
     {
         var s = new SdttSchedule();
         foreach (var (k, v) in o)
         {
-            double x = v is JsonValue jv && jv.TryGetValue<double>(out var d) ? d : throw new SdttException($"{source}: rounds.{k} must be a number");
+            double x = Number(v) ?? throw new SdttException($"{source}: rounds.{k} must be a number");
             long L() => x == Math.Floor(x) ? (long)x : throw new SdttException($"{source}: rounds.{k} must be an integer (got {x.ToString(CultureInfo.InvariantCulture)})");
             s = k switch
             {
