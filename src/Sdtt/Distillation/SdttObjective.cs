@@ -126,6 +126,8 @@ public sealed class SdttObjective : ITrainingObjective
     {
         var info = CurrentRoundInfo(globalStep);
         if (info is null) return null;
+        // A run that stopped exactly at this boundary has already saved and reported the round (FinishFinalRound).
+        if (IsSaved(info.RawDir, globalStep) && IsSaved(info.EmaDir, globalStep)) return info;
         SaveRoundFolder(info, "raw", null);
         if (ema is not null) SaveRoundFolder(info, "ema", ema.NamedShadows(_student));
         RoundFinished?.Invoke(info, ctx);
@@ -143,6 +145,16 @@ public sealed class SdttObjective : ITrainingObjective
         SaveRoundFolder(info, "raw", null);
         RoundFinished?.Invoke(info, null);
         return info;
+    }
+
+    private static bool IsSaved(string dir, long globalStep)
+    {
+        try
+        {
+            if (!File.Exists(Path.Combine(dir, ModelFolder.WeightsFile))) return false;
+            return ModelFolder.ReadConfigJson(dir)["sdtt"]?["global_step"]?.GetValue<long>() == globalStep;
+        }
+        catch (Exception e) when (e is SdttException or InvalidOperationException or FormatException) { return false; }
     }
 
     private FinishedRound? CurrentRoundInfo(long globalStep)

@@ -7,6 +7,7 @@ namespace Sdtt.Tests.Distillation;
 
 /// <summary>The student side of the loss: gradients reach the student only, dropout is active in training mode, and every
 /// divergence is finite, non-negative and zero for a student identical to the teacher at sub-step-0 rows.</summary>
+[Collection(GlobalTorchRngCollection.Name)]
 public class DistillationLossTests
 {
     [Fact]

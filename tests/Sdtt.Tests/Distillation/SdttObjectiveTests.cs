@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 namespace Sdtt.Tests.Distillation;
 
 /// <summary>SDTT on the shared trainer: round transitions, round folders, and exact resume mid-round and across a round boundary.</summary>
+[Collection(GlobalTorchRngCollection.Name)]
 public class SdttObjectiveTests
 {
     // 32 → 16 → 8 → 4 student steps in three rounds of 3 optimizer steps (9 in all).
