@@ -26,6 +26,8 @@ public class SdttObjectiveTests
     private sealed class Probe(SdttObjective inner) : ITrainingObjective
     {
         public List<(long Step, int Round, double Dt, bool TeacherIsStudent)> Starts { get; } = new();
+        public List<long> EmaUpdates { get; } = new();
+        public Dictionary<long, Dictionary<string, Tensor>> Snapshots { get; } = new();
         public string Name => inner.Name;
         public nn.Module Model => inner.Model;
         public Tensor Loss(Tensor batch, TrainingContext ctx) => inner.Loss(batch, ctx);
@@ -33,6 +35,8 @@ public class SdttObjectiveTests
         {
             inner.OnStepStart(ctx);
             Starts.Add((ctx.Step, inner.Round, inner.Dt, SameWeights(inner.Student, inner.Teacher)));
+            EmaUpdates.Add(ctx.Ema.NumUpdates);
+            if (ctx.Step == 3) Snapshots[3] = inner.Student.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
         }
         public IReadOnlyDictionary<string, double> Validate(TokenDataset valid, TrainingContext ctx) => inner.Validate(valid, ctx);
         public void SaveState(string dir) => inner.SaveState(dir);
@@ -47,10 +51,11 @@ public class SdttObjectiveTests
         return a.state_dict().All(kv => kv.Value.EqualTo(sb[kv.Key]));
     }
 
-    private static (TrainingResult Result, Probe Probe, SdttObjective Objective) Run(TinyDistillSetup setup, string runDir, long maxSteps, bool resume)
+    private static (TrainingResult Result, Probe Probe, SdttObjective Objective) Run(TinyDistillSetup setup, string runDir, long maxSteps, bool resume,
+        SdttOptions? options = null)
     {
         var (student, teacher) = setup.Models();
-        var objective = new SdttObjective(student, teacher, Schedule, new SdttOptions(), Path.Combine(runDir, "rounds"), ownsModels: true);
+        var objective = new SdttObjective(student, teacher, Schedule, options ?? new SdttOptions(), Path.Combine(runDir, "rounds"), ownsModels: true);
         var probe = new Probe(objective);
         using var train = TokenDataset.Open(setup.DataDir, "train");
         using var valid = TokenDataset.Open(setup.DataDir, "valid");
@@ -121,5 +126,22 @@ public class SdttObjectiveTests
         Assert.True(SameWeights(full.Objective.Teacher, d.Objective.Teacher), "final teacher weights differ after resume");
         d.Objective.Dispose();
         full.Objective.Dispose();
+    }
+
+    [Fact]
+    public void GrowthOptionsPromoteTheEmaAndResetTheOptimizer()
+    {
+        using var setup = new TinyDistillSetup();
+        var dir = Path.Combine(setup.Root, "ema");
+        var run = Run(setup, dir, 4, false, new SdttOptions(UseEmaOnGrowth: true, ResetOptimizerOnGrowth: true));
+        using var objective = run.Objective;
+        // At the transition (start of step 4): the EMA restarts (0 updates), and student == teacher == the round-1 EMA weights.
+        Assert.Equal(new long[] { 0, 1, 2, 0 }, run.Probe.EmaUpdates);
+        Assert.True(run.Probe.Starts[3].TeacherIsStudent);
+        var snap = run.Probe.Snapshots[3];
+        using var ema = ModelFolder.LoadDit(Path.Combine(dir, "rounds", "round-1-steps-16", "ema"));
+        using var raw = ModelFolder.LoadDit(Path.Combine(dir, "rounds", "round-1-steps-16", "raw"));
+        Assert.True(ema.state_dict().All(kv => kv.Value.EqualTo(snap[kv.Key])), "student after growth != round EMA");
+        Assert.False(raw.state_dict().All(kv => kv.Value.EqualTo(snap[kv.Key])), "raw and EMA weights should differ");
     }
 }
