@@ -11,9 +11,10 @@ namespace Sdtt.Distillation;
 /// <param name="Grid">Teacher time grid: the paper's t, t − dt, … (default) or the released code's.</param>
 /// <param name="Precision">Precision of the categorical draws (the reference draws in float32).</param>
 /// <param name="StoreBFloat16">Keep the target rows in bfloat16 (halves their memory; the loss casts back to float32).</param>
+/// <param name="ChunkElements">Rows × vocabulary values per chunk of the categorical draw (bounds its temporaries).</param>
 public sealed record TeacherTargetOptions(
     int SubSteps = 2, TeacherGrid Grid = TeacherGrid.Intended, CategoricalPrecision Precision = CategoricalPrecision.Float32,
-    bool StoreBFloat16 = false);
+    bool StoreBFloat16 = false, long ChunkElements = 1 << 22);
 
 /// <summary>The SDTT targets of one micro-batch, held only at the positions masked in x_t (never B×L×V).</summary>
 public sealed class TeacherTargets : IDisposable
@@ -84,8 +85,7 @@ public sealed class TeacherTargets : IDisposable
                 var mT = schedule.MoveChance(tj);
                 var mS = schedule.MoveChance(AncestralStep.PreviousTime(tj, dt));
                 var rowOf = rows.div(l, rounding_mode: RoundingMode.floor);
-                var u = uniforms.Draw(rows, b, l, v, drawType, device);
-                var z = AncestralStep.SampleRows(logp, mT.index_select(0, rowOf), mS.index_select(0, rowOf), u, mask, options.Precision);
+                var z = DrawRows(logp, mT.index_select(0, rowOf), mS.index_select(0, rowOf), rows, b, l, v, uniforms, drawType, mask, options);
                 var revealed = z.ne(mask);
                 var last = j == k - 1;
                 // Revealed rows take this sub-step's prediction; after the last sub-step every row left takes it too.
@@ -109,6 +109,27 @@ public sealed class TeacherTargets : IDisposable
         var result = new TeacherTargets(targets.MoveToOuterDisposeScope(), rowIndex.MoveToOuterDisposeScope(),
             source.MoveToOuterDisposeScope(), times.MoveToOuterDisposeScope(), stack(traj).MoveToOuterDisposeScope());
         return result;
+    }
+
+    /// <summary>The categorical draw of one sub-step, in row chunks of about <see cref="TeacherTargetOptions.ChunkElements"/>
+    /// values so the kernel and the exponential race never hold more than a chunk of [N, V] temporaries.</summary>
+    private static Tensor DrawRows(Tensor logp, Tensor mT, Tensor mS, Tensor rows, long b, long l, long v, IUniformSource uniforms,
+        ScalarType drawType, int mask, TeacherTargetOptions options)
+    {
+        using var scope = NewDisposeScope();
+        long n = rows.shape[0];
+        long chunk = Math.Max(1, options.ChunkElements / Math.Max(1, v));
+        var u = uniforms.Draw(rows, b, l, v, drawType, rows.device);
+        if (n <= chunk)
+            return AncestralStep.SampleRows(logp, mT, mS, u, mask, options.Precision).MoveToOuterDisposeScope();
+        var z = empty(n, dtype: ScalarType.Int64, device: rows.device);
+        for (long s = 0; s < n; s += chunk)
+        {
+            using var inner = NewDisposeScope();
+            long c = Math.Min(chunk, n - s);
+            z.narrow(0, s, c).copy_(AncestralStep.SampleRows(logp.narrow(0, s, c), mT.narrow(0, s, c), mS.narrow(0, s, c), u.narrow(0, s, c), mask, options.Precision));
+        }
+        return z.MoveToOuterDisposeScope();
     }
 
     /// <summary>The <c>source</c> codes on the [B, L] grid (−1 = not masked in x_t), as stored in the goldens.</summary>

@@ -115,6 +115,8 @@ public class TeacherTargetsToyTests
         var opts = new TeacherTargetOptions(3, TeacherGrid.Coded, CategoricalPrecision.Float64);
         using var a = TeacherTargets.Compute(teacher, xt, t, 0.1, new GeneratorUniformSource(5), new LogLinearSchedule(), opts);
         using var bf = TeacherTargets.Compute(teacher, xt, t, 0.1, new GeneratorUniformSource(5), new LogLinearSchedule(), opts with { StoreBFloat16 = true });
+        using var chunked = TeacherTargets.Compute(teacher, xt, t, 0.1, new GeneratorUniformSource(5), new LogLinearSchedule(), opts with { ChunkElements = 3000 });
+        Assert.True(chunked.Trajectory.EqualTo(a.Trajectory) && chunked.Rows.EqualTo(a.Rows) && chunked.Source.EqualTo(a.Source), "chunked draw differs");
         // Source j ⇔ the position first changes at sub-step j.
         var traj = a.Trajectory.reshape(4, -1);
         var rows = a.RowIndex.data<long>().ToArray();
