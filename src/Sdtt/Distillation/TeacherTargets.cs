@@ -89,10 +89,9 @@ public sealed class TeacherTargets : IDisposable
                 var revealed = z.ne(mask);
                 var last = j == k - 1;
                 // Revealed rows take this sub-step's prediction; after the last sub-step every row left takes it too.
-                var take = last ? ones_like(revealed) : revealed;
-                var takeIdx = take.nonzero().squeeze(-1);
                 var revIdx = revealed.nonzero().squeeze(-1);
-                targets.index_copy_(0, pos.index_select(0, takeIdx), logp.index_select(0, takeIdx).to(storeType));
+                if (last) targets.index_copy_(0, pos, logp.to(storeType));
+                else targets.index_copy_(0, pos.index_select(0, revIdx), logp.index_select(0, revIdx).to(storeType));
                 source.index_fill_(0, pos.index_select(0, revIdx), j);
                 x.index_copy_(0, rows, z);
                 var keep = revealed.logical_not().nonzero().squeeze(-1);
