@@ -21,7 +21,10 @@ public static class DistillationLoss
         var preds = student.LogProbsAt(xt, targets.RowIndex, sigma);
         var teacher = targets.Rows;
         var dtype = float64 ? ScalarType.Float64 : ScalarType.Float32;
-        return Divergence.Compute(kind, preds.to(dtype), teacher.to(dtype)).MoveToOuterDisposeScope();
+        // bf16 targets enter (student − teacher) directly (type promotion computes in float32 without a float32 copy of
+        // the targets); divergences that exponentiate the targets get a float32 copy so exp runs in float32.
+        bool promote = !float64 && teacher.dtype == ScalarType.BFloat16 && kind is DivergenceKind.ReverseKl or DivergenceKind.Mse or DivergenceKind.Tvd;
+        return Divergence.Compute(kind, preds.to(dtype), promote ? teacher : teacher.to(dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per-row divergence values [N] (no grad needed; for diagnostics and tests).</summary>
