@@ -12,5 +12,6 @@ internal static class CommandRegistry
         yield return DistillCommand.Create();
         yield return TrainCommand.Create();
         yield return PrepareCommand.Create();
+        yield return DownloadCommand.Create();
     }
 }

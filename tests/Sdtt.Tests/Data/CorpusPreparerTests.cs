@@ -107,6 +107,8 @@ public sealed class CorpusPreparerTests : IDisposable
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(input, "a.txt")))),
             (string)src[0]!["sha256"]!);
         Assert.Equal(11, (long)src[0]!["bytes"]!);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(output, "train.bin")))),
+            (string)m["splits"]!["train"]!["sha256"]!);
 
         using var ds = TokenDataset.Open(output, "train");
         Assert.Equal(sequences, ds.Count);
@@ -235,6 +237,17 @@ public sealed class CorpusPreparerTests : IDisposable
         Assert.Contains("smaller --seq-len", PrepareFails(ok, output, seqLen: 14, fraction: 0.5).Message);
 
         Assert.False(Directory.Exists(output)); // failed runs never leave a folder behind
+    }
+
+    [Fact]
+    public void ByteOrderMarksAreNotText()
+    {
+        var input = Dir("in");
+        File.WriteAllBytes(Path.Combine(input, "a.txt"), new UTF8Encoding(true).GetPreamble().Concat(Encoding.UTF8.GetBytes("Hello world")).ToArray());
+        File.WriteAllBytes(Path.Combine(input, "b.jsonl"), new UTF8Encoding(true).GetPreamble().Concat(Encoding.UTF8.GetBytes("{\"text\":\"Hello world\"}")).ToArray());
+        CorpusPreparer.Prepare(new PrepareOptions(input, Path.Combine(_root, "out"), SeqLen: 5, ValidFraction: 0));
+        var data = ReadBin(Path.Combine(_root, "out", "train.bin"));
+        Assert.Equal(new ushort[] { Eos, 15496, 995, Eos, Eos, Eos, 15496, 995, Eos, Eos }, data);
     }
 
     [Fact]
