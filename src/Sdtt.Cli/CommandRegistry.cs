@@ -13,5 +13,6 @@ internal static class CommandRegistry
         yield return TrainCommand.Create();
         yield return PrepareCommand.Create();
         yield return DownloadCommand.Create();
+        yield return SampleCommand.Create();
     }
 }

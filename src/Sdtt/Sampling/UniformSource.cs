@@ -10,6 +10,25 @@ public interface IUniformSource
 {
     /// <summary>Uniforms [N, V] for the flattened positions <paramref name="rows"/> of a [batch, length] grid.</summary>
     Tensor Draw(Tensor rows, long batch, long length, long vocab, ScalarType dtype, Device device);
+
+    /// <summary>Starts one sampler step whose rows are drawn in chunks (in increasing row order), so a step never needs
+    /// all [N, V] uniforms at once. The default forwards each chunk to <see cref="Draw"/>; a source that must serve
+    /// exactly one tensor per step (the injected pool) overrides it.</summary>
+    IStepUniforms BeginStep(long batch, long length, long vocab, ScalarType dtype, Device device) =>
+        new ForwardingStepUniforms(this, batch, length, vocab, dtype, device);
+}
+
+/// <summary>The uniforms of one sampler step, served in row chunks.</summary>
+public interface IStepUniforms
+{
+    /// <summary>Uniforms [n, V] for the flattened positions <paramref name="rows"/> (a chunk of this step's rows).</summary>
+    Tensor Draw(Tensor rows);
+}
+
+/// <summary>Default per-step drawer: one <see cref="IUniformSource.Draw"/> call per chunk.</summary>
+internal sealed class ForwardingStepUniforms(IUniformSource source, long batch, long length, long vocab, ScalarType dtype, Device device) : IStepUniforms
+{
+    public Tensor Draw(Tensor rows) => source.Draw(rows, batch, length, vocab, dtype, device);
 }
 
 /// <summary>Uniforms from a seeded torch generator (the production source).</summary>
@@ -53,5 +72,24 @@ public sealed class InjectedUniformSource : IUniformSource
             throw new ArgumentException($"injected uniforms have shape [{string.Join(", ", full.shape)}], expected [{batch}, {length}, {vocab}]");
         using var scope = NewDisposeScope();
         return full.reshape(batch * length, vocab).index_select(0, rows.cpu()).to(dtype).to(device).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Consumes one pool tensor for the whole step; its chunks are served from it.</summary>
+    public IStepUniforms BeginStep(long batch, long length, long vocab, ScalarType dtype, Device device)
+    {
+        if (_pool.Count == 0) throw new InvalidOperationException("injected uniform pool exhausted");
+        var full = _pool.Dequeue();
+        if (!full.shape.SequenceEqual(new[] { batch, length, vocab }))
+            throw new ArgumentException($"injected uniforms have shape [{string.Join(", ", full.shape)}], expected [{batch}, {length}, {vocab}]");
+        return new Step(full.reshape(batch * length, vocab), dtype, device);
+    }
+
+    private sealed class Step(Tensor flat, ScalarType dtype, Device device) : IStepUniforms
+    {
+        public Tensor Draw(Tensor rows)
+        {
+            using var scope = NewDisposeScope();
+            return flat.index_select(0, rows.cpu()).to(dtype).to(device).MoveToOuterDisposeScope();
+        }
     }
 }
