@@ -10,9 +10,10 @@ internal static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return DistillCommand.Create();
-        yield return TrainCommand.Create();
         yield return PrepareCommand.Create();
         yield return DownloadCommand.Create();
+        yield return TrainCommand.Create();
+        yield return BenchCommand.Create();
         yield return SampleCommand.Create();
     }
 }

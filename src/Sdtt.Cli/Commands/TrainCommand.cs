@@ -29,8 +29,9 @@ internal static class TrainCommand
         var device = new Option<string?>("--device") { Description = "cpu, cuda, cuda:N or auto (default: the config's trainer.device)" };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for libtorch (default: the config's trainer.threads, 0 = libtorch default)" };
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
+        var modelType = new Option<string?>("--model-type") { Description = "mdlm (masked diffusion, default) or ar (GPT-2 baseline with the config's width, heads, depth and length)" };
         var cmd = new Command("train", "Pre-train a masked diffusion LM (MDLM) with AdamW, warm-up, EMA, validation and resumable checkpoints")
-            { config, sets, data, outDir, resume, device, threads, print };
+            { config, sets, data, outDir, resume, device, threads, print, modelType };
         cmd.SetGuardedAction(parse =>
         {
             var setList = parse.GetValue(sets) ?? Array.Empty<string>();
@@ -81,10 +82,9 @@ internal static class TrainCommand
             ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
 
             torch.random.manual_seed(opt.Seed);
-            using var model = new Dit(modelCfg);
-            if (!torchDevice.type.Equals(DeviceType.CPU)) model.to(torchDevice);
-            using var objective = new MdlmObjective(model, cfg.Mdlm);
-            Console.Error.WriteLine($"train: {modelCfg.ParameterCount:N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
+            bool isAr = ArTrainSupport.IsAr(parse.GetValue(modelType), outPath, isResume);
+            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
+            Console.Error.WriteLine($"train: {objective.Name}, {(isAr ? ArTrainSupport.Config(modelCfg).ParameterCount : modelCfg.ParameterCount):N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
                 $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
                 $"({opt.Accumulation}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
                 $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
@@ -108,6 +108,13 @@ internal static class TrainCommand
             return 0;
         });
         return cmd;
+    }
+
+    private static ITrainingObjective NewMdlm(DitConfig modelCfg, torch.Device device, MdlmOptions options)
+    {
+        var model = new Dit(modelCfg);
+        if (!device.type.Equals(DeviceType.CPU)) model.to(device);
+        return new MdlmObjective(model, options, ownsModel: true);
     }
 
     private static int CheckVocabulary(TokenDataset train, int vocab)
