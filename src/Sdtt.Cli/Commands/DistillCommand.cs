@@ -108,7 +108,7 @@ internal static class DistillCommand
             teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
             using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, Path.Combine(outPath, "rounds"), ownsModels: true);
             var metrics = new MetricsLog(Path.Combine(outPath, Trainer.MetricsFile));
-            var evaluator = parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), torchDevice, opt.Seed) : null;
+            var evaluator = parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
             var divName = Divergence.Name(cfg.Sdtt.Loss);
             objective.RoundFinished = (info, _) =>
             {
@@ -203,11 +203,4 @@ internal static class DistillCommand
                 Console.Error.WriteLine($"distill: {Line(p, objective)}");
         }
     }
-}
-
-/// <summary>Per-round quick evaluation with a judge model (filled in when the sampler and the AR judge are available).</summary>
-internal static class RoundJudge
-{
-    public static Func<FinishedRound, IReadOnlyList<KeyValuePair<string, double>>>? Create(string judgeDir, int samples, torch.Device device, long seed) =>
-        throw new SdttException("--judge: the per-round judge evaluation is not available in this build");
 }

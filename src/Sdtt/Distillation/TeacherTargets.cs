@@ -101,7 +101,7 @@ public sealed class TeacherTargets : IDisposable
             else
             {
                 // Nothing left to reveal; the reference still draws one [B, L, V] tensor per sub-step.
-                uniforms.Draw(rows, b, l, v, drawType, device).Dispose();
+                uniforms.BeginStep(b, l, v, drawType, device);
             }
             traj.Add(x.reshape(b, l).clone());
         }
@@ -118,15 +118,15 @@ public sealed class TeacherTargets : IDisposable
         using var scope = NewDisposeScope();
         long n = rows.shape[0];
         long chunk = Math.Max(1, options.ChunkElements / Math.Max(1, v));
-        var u = uniforms.Draw(rows, b, l, v, drawType, rows.device);
-        if (n <= chunk)
-            return AncestralStep.SampleRows(logp, mT, mS, u, mask, options.Precision).MoveToOuterDisposeScope();
+        // One BeginStep per sub-step (an injected pool serves one [B, L, V] tensor per sub-step); uniforms are drawn per chunk.
+        var step = uniforms.BeginStep(b, l, v, drawType, rows.device);
         var z = empty(n, dtype: ScalarType.Int64, device: rows.device);
         for (long s = 0; s < n; s += chunk)
         {
             using var inner = NewDisposeScope();
             long c = Math.Min(chunk, n - s);
-            z.narrow(0, s, c).copy_(AncestralStep.SampleRows(logp.narrow(0, s, c), mT.narrow(0, s, c), mS.narrow(0, s, c), u.narrow(0, s, c), mask, options.Precision));
+            var u = step.Draw(rows.narrow(0, s, c));
+            z.narrow(0, s, c).copy_(AncestralStep.SampleRows(logp.narrow(0, s, c), mT.narrow(0, s, c), mS.narrow(0, s, c), u, mask, options.Precision));
         }
         return z.MoveToOuterDisposeScope();
     }
