@@ -10,6 +10,7 @@ internal static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return TrainCommand.Create();
+        yield return DistillCommand.Create();
         yield return PrepareCommand.Create();
         yield return DownloadCommand.Create();
         yield return BenchCommand.Create();

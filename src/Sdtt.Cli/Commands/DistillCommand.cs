@@ -1,0 +1,206 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Sdtt.Data;
+using Sdtt.Distillation;
+using Sdtt.IO;
+using Sdtt.Models;
+using Sdtt.Native;
+using Sdtt.Training;
+using Spectre.Console;
+using TorchSharp;
+
+namespace Sdtt.Cli.Commands;
+
+/// <summary><c>sdtt distill --teacher DIR --data DIR --out DIR [--loss kld|kl-fwd|mse|tvd|tv] [--rounds N]
+/// [--steps-per-round R] [--teacher-steps N0] [--k 2] [--grid intended|coded] [--config NAME|FILE] [--set key=value ...]
+/// [--resume] [--device D] [--judge DIR] [--eval-samples N]</c>: multi-round SDTT on the shared trainer. Writes
+/// OUT/rounds/round-{n}-steps-{student steps}/{ema,raw}/ after every round, OUT/model (final EMA student), metrics.jsonl,
+/// distill.png (loss with round boundaries), distill_config.json and checkpoints/.</summary>
+internal static class DistillCommand
+{
+    /// <summary>Resolved config written into the run folder.</summary>
+    public const string ResolvedConfigFile = "distill_config.json";
+    /// <summary>Paths of the run (teacher, data), for --resume.</summary>
+    public const string RunFile = "distill_run.json";
+    /// <summary>The plot.</summary>
+    public const string PlotFile = "distill.png";
+
+    public static Command Create()
+    {
+        var teacher = new Option<string?>("--teacher") { Description = "The teacher model folder (config.json + model.safetensors); the student starts as its copy" };
+        var data = new Option<string?>("--data") { Description = "A prepared token folder (sdtt prepare)" };
+        var outDir = new Option<string?>("--out") { Description = "Run folder (empty or absent unless --resume)" };
+        var loss = new Option<string?>("--loss") { Description = "Divergence: kld (reverse KL, default), kl-fwd, mse, tvd (both on log-probs, as the reference codes them), tv" };
+        var rounds = new Option<int?>("--rounds") { Description = "Most rounds (default 7); distillation also stops before the student step count falls below rounds.min_student_steps (8)" };
+        var stepsPerRound = new Option<long?>("--steps-per-round") { Description = "Optimizer steps per round (default 10000)" };
+        var teacherSteps = new Option<int?>("--teacher-steps") { Description = "N0, the round-1 teacher's step count (default 1024)" };
+        var k = new Option<int?>("--k") { Description = "Teacher sub-steps per student step (default 2)" };
+        var grid = new Option<string?>("--grid") { Description = "Teacher time grid: intended (the paper's t, t − dt; default) or coded (the released code's)" };
+        var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", DistillConfig.PresetNames)}; default paper) or a JSON file" };
+        var sets = new Option<string[]>("--set") { Description = "Override a field: key=value (trainer.lr=1e-4, rounds.steps_per_round=50, sdtt.store_targets_bf16=true); repeatable" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda, cuda:N or auto (default: the config's trainer.device)" };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for libtorch (0 = libtorch default)" };
+        var judge = new Option<string?>("--judge") { Description = "An autoregressive judge model folder: after every round, sample with the new student at its step count and report generative perplexity and entropy" };
+        var evalSamples = new Option<int>("--eval-samples") { Description = "Samples per round for the judge evaluation", DefaultValueFactory = _ => 8 };
+        var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
+        var cmd = new Command("distill", "Self-distillation through time: distil a diffusion teacher into students that need k× fewer steps per round")
+            { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, config, sets, resume, device, threads, judge, evalSamples, print };
+        cmd.SetGuardedAction(parse =>
+        {
+            var setList = new List<string>(parse.GetValue(sets) ?? Array.Empty<string>());
+            if (parse.GetValue(loss) is { } l) { Divergence.Parse(l); setList.Add($"sdtt.loss={l}"); }
+            if (parse.GetValue(grid) is { } g) { TeacherTimeGrid.Parse(g); setList.Add($"sdtt.grid={g}"); }
+            if (parse.GetValue(rounds) is { } r) setList.Add($"rounds.max_rounds={r}");
+            if (parse.GetValue(stepsPerRound) is { } spr) setList.Add($"rounds.steps_per_round={spr}");
+            if (parse.GetValue(teacherSteps) is { } ts) setList.Add($"rounds.teacher_steps={ts}");
+            if (parse.GetValue(k) is { } kk) setList.Add($"rounds.k={kk}");
+            var outPath = parse.GetValue(outDir);
+            bool isResume = parse.GetValue(resume);
+            string? cfgName = parse.GetValue(config);
+            if (parse.GetValue(print))
+            {
+                Console.WriteLine(DistillConfig.Load(cfgName ?? "paper", setList).ToJson().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            if (outPath is null) throw new SdttException("--out DIR is required");
+            string? teacherDir = parse.GetValue(teacher), dataDir = parse.GetValue(data);
+            if (isResume)
+            {
+                if (!Directory.Exists(outPath)) throw new SdttException($"{outPath}: --resume needs an existing run folder");
+                if (!File.Exists(Path.Combine(outPath, Trainer.CheckpointsDirName, CheckpointStore.LastFile)))
+                    throw new SdttException($"{outPath}: --resume found no checkpoint ({Trainer.CheckpointsDirName}/{CheckpointStore.LastFile} is missing)");
+                var runPath = Path.Combine(outPath, RunFile);
+                JsonObject run;
+                try { run = File.Exists(runPath) ? JsonNode.Parse(File.ReadAllText(runPath))!.AsObject() : new JsonObject(); }
+                catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new SdttException($"{runPath}: not valid JSON ({e.Message})"); }
+                teacherDir ??= run["teacher"]?.GetValue<string>();
+                dataDir ??= run["data"]?.GetValue<string>();
+                cfgName ??= Path.Combine(outPath, ResolvedConfigFile);
+            }
+            else if (Directory.Exists(outPath) && Directory.EnumerateFileSystemEntries(outPath).Any())
+                throw new SdttException($"{outPath}: the run folder is not empty; pass --resume to continue it or choose an empty folder");
+            if (teacherDir is null) throw new SdttException("--teacher DIR is required (a diffusion model folder, e.g. from `sdtt train`)");
+            if (dataDir is null) throw new SdttException("--data DIR is required (a folder written by `sdtt prepare`)");
+
+            var cfg = DistillConfig.Load(cfgName ?? "paper", setList);
+            var opt = cfg.Trainer;
+            if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
+            if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            TorchRuntime.EnsureLoaded();
+            var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
+            opt = opt with { Device = torchDevice.ToString() };
+            cfg = cfg with { Trainer = opt.Validate() };
+            var modelCfg = ModelFolder.ReadDitConfig(teacherDir);
+            using var train = TokenDataset.Open(dataDir, "train");
+            using var valid = TokenDataset.Open(dataDir, "valid");
+            CheckVocabulary(train, modelCfg.VocabSize);
+            Directory.CreateDirectory(outPath);
+            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
+            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, RunFile), new JsonObject
+            {
+                ["teacher"] = Path.GetFullPath(teacherDir), ["data"] = Path.GetFullPath(dataDir),
+            });
+
+            var student = ModelFolder.LoadDit(teacherDir, torchDevice);
+            var teacherModel = ModelFolder.LoadDit(teacherDir, torchDevice);
+            teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
+            using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, Path.Combine(outPath, "rounds"), ownsModels: true);
+            var metrics = new MetricsLog(Path.Combine(outPath, Trainer.MetricsFile));
+            var evaluator = parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
+            var divName = Divergence.Name(cfg.Sdtt.Loss);
+            objective.RoundFinished = (info, _) =>
+            {
+                var values = new List<KeyValuePair<string, double>>
+                {
+                    new("round", info.Round), new("teacher_steps", info.TeacherSteps), new("student_steps", info.StudentSteps),
+                };
+                string extra = "";
+                if (evaluator is not null)
+                {
+                    var ev = evaluator(info);
+                    values.AddRange(ev);
+                    extra = ", " + string.Join(", ", ev.Select(kv => $"{kv.Key} {kv.Value.ToString("G5", CultureInfo.InvariantCulture)}"));
+                }
+                metrics.Append(info.GlobalStep, "round", values);
+                Console.Error.WriteLine($"distill: round {info.Round} done at step {info.GlobalStep}: student for {info.StudentSteps} steps saved to {info.Dir}{extra}");
+                TryPlot(metrics, outPath, cfg.Rounds, divName);
+            };
+            Console.Error.WriteLine($"distill: {modelCfg.ParameterCount:N0} parameters, {cfg.Rounds.Rounds} rounds × {cfg.Rounds.StepsPerRound:N0} steps " +
+                $"(teacher {cfg.Rounds.TeacherSteps} → student {cfg.Rounds.StudentStepsAt(cfg.Rounds.Rounds - 1)} steps), k {cfg.Rounds.K}, " +
+                $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({opt.Accumulation}×{opt.MicroBatch}), " +
+                $"lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), EMA {opt.EmaDecay}, {(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}");
+
+            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, p) { Plot = false };
+            TrainingResult result = CliRunner.Interactive
+                ? RunInteractive(trainer, objective, opt, isResume)
+                : trainer(new PlainProgress(opt.LogEvery, objective)).Run(isResume);
+            objective.FinishFinalRound(result.FinalStep);
+            TryPlot(metrics, outPath, cfg.Rounds, divName);
+            Console.Error.WriteLine($"distill: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s; rounds in {Path.Combine(outPath, "rounds")}, plot {Path.Combine(outPath, PlotFile)}");
+            if (Directory.Exists(Path.Combine(outPath, "rounds")))
+                foreach (var d in Directory.GetDirectories(Path.Combine(outPath, "rounds")).Order()) Console.WriteLine(d);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void TryPlot(MetricsLog metrics, string outPath, SdttSchedule schedule, string divergence)
+    {
+        try { DistillationPlot.Write(metrics, Path.Combine(outPath, PlotFile), schedule, divergence); }
+        catch (Exception e) when (e is not OperationCanceledException) { Console.Error.WriteLine($"distill: warning: plot not written ({e.Message})"); }
+    }
+
+    private static void CheckVocabulary(TokenDataset train, int vocab)
+    {
+        var buf = new long[train.SeqLen];
+        for (long i = 0; i < Math.Min(train.Count, 256); i++)
+        {
+            train.Read(i, buf);
+            foreach (var t in buf)
+                if (t >= vocab - 1) throw new SdttException($"the data holds token id {t}, which does not fit the teacher's vocabulary {vocab} (the last id is MASK)");
+        }
+    }
+
+    private static string Line(TrainingProgress p, SdttObjective o) =>
+        $"round {o.Round + 1}/{o.Schedule.Rounds} (student {o.Schedule.StudentStepsAt(o.Round)} steps) step {p.Step}/{p.MaxSteps} " +
+        $"loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s" + (p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "");
+
+    private static TrainingResult RunInteractive(Func<IProgress<TrainingProgress>, Trainer> make, SdttObjective objective, TrainerOptions opt, bool resume)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        TrainingResult? result = null;
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("starting", maxValue: opt.MaxSteps);
+                var progress = new SyncProgress<TrainingProgress>(p =>
+                {
+                    if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
+                    if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
+                    task.Value = p.Step;
+                    task.Description = Markup.Escape(Line(p, objective));
+                });
+                result = make(progress).Run(resume);
+            });
+        return result!;
+    }
+
+    private sealed class SyncProgress<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
+    }
+
+    private sealed class PlainProgress(long every, SdttObjective objective) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p)
+        {
+            if (p.Message is not null) Console.Error.WriteLine($"distill: {p.Message}");
+            else if (p.Step > 0 && !double.IsNaN(p.Loss) && (p.Step % every == 0 || p.Step == p.MaxSteps))
+                Console.Error.WriteLine($"distill: {Line(p, objective)}");
+        }
+    }
+}

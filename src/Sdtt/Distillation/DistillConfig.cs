@@ -1,0 +1,125 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sdtt.Training;
+
+namespace Sdtt.Distillation;
+
+/// <summary>A whole distillation run in one JSON document (snake_case):
+/// <c>{"trainer": {…TrainerOptions…}, "rounds": {…SdttSchedule…}, "sdtt": {…SdttOptions…}}</c>. The model shape comes
+/// from the teacher folder; <c>trainer.max_steps</c> is always set to the schedule's total.</summary>
+/// <param name="Trainer">Optimiser, batch, EMA, checkpoints.</param>
+/// <param name="Rounds">The round schedule.</param>
+/// <param name="Sdtt">Loss, grid and growth options.</param>
+public sealed record DistillConfig(TrainerOptions Trainer, SdttSchedule Rounds, SdttOptions Sdtt)
+{
+    private static readonly string[] SectionNames = { "trainer", "rounds", "sdtt" };
+
+    /// <summary>Names of the shipped configs.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = new[] { "paper", "reference", "tiny", "demo" };
+
+    /// <summary>A shipped config.
+    /// <c>paper</c> (default): the paper's optimisation — Adam (AdamW, weight decay 0), lr 6e-5, 500 warm-up steps then
+    /// constant, global batch 128, EMA 0.9999, grad clip 1, bf16, 7 rounds of 10,000 steps from a 1024-step teacher, reverse KL,
+    /// the intended teacher grid.
+    /// <c>reference</c>: the released code's values — lr 3e-4, 2,500 warm-up steps, and the coded teacher grid; the rest as paper.
+    /// <c>tiny</c> / <c>demo</c>: CPU-sized runs (a 64/256-step teacher, short rounds, batch 8).</summary>
+    public static DistillConfig Preset(string name)
+    {
+        var paper = new TrainerOptions
+        {
+            Lr = 6e-5, WarmupSteps = 500, MicroBatch = 16, GlobalBatch = 128, GradClip = 1.0, EmaDecay = 0.9999, Bf16 = true,
+            Seed = 1, EvalEvery = 5000, CheckpointEvery = 1000, KeepCheckpoints = 2, ValBatches = 8, LogEvery = 50, Device = "auto",
+        };
+        var cfg = name.Trim().ToLowerInvariant() switch
+        {
+            "paper" => new DistillConfig(paper, new SdttSchedule(), new SdttOptions()),
+            "reference" or "code" => new DistillConfig(paper with { Lr = 3e-4, WarmupSteps = 2500 }, new SdttSchedule(),
+                new SdttOptions(Grid: TeacherGrid.Coded)),
+            "tiny" => new DistillConfig(new TrainerOptions
+            {
+                Lr = 1e-3, WarmupSteps = 5, MicroBatch = 8, GlobalBatch = 8, EmaDecay = 0.99, EvalEvery = 20, CheckpointEvery = 20,
+                KeepCheckpoints = 2, ValBatches = 2, LogEvery = 5, Seed = 1, Device = "cpu",
+            }, new SdttSchedule(TeacherSteps: 64, StepsPerRound: 20, MinStudentSteps: 8), new SdttOptions()),
+            "demo" => new DistillConfig(new TrainerOptions
+            {
+                Lr = 3e-4, WarmupSteps = 20, MicroBatch = 8, GlobalBatch = 8, EmaDecay = 0.999, EvalEvery = 50, CheckpointEvery = 50,
+                KeepCheckpoints = 2, ValBatches = 4, LogEvery = 10, Seed = 1, Device = "auto",
+            }, new SdttSchedule(TeacherSteps: 256, StepsPerRound: 100, MinStudentSteps: 8), new SdttOptions()),
+            _ => throw new SdttException($"unknown distillation config '{name}'; use {string.Join(", ", PresetNames)} or a JSON file"),
+        };
+        return cfg.Normalized();
+    }
+
+    /// <summary>max_steps = the schedule's total steps.</summary>
+    public DistillConfig Normalized() => this with { Trainer = Trainer with { MaxSteps = Math.Max(1, Rounds.TotalSteps) } };
+
+    /// <summary>A preset name or a (partial) JSON file, then <c>key=value</c> overrides (<c>trainer.lr=1e-4</c>,
+    /// <c>rounds.steps_per_round=50</c>, <c>sdtt.loss=mse</c>, or a bare key found in exactly one section).</summary>
+    public static DistillConfig Load(string nameOrFile, IEnumerable<string>? sets = null)
+    {
+        JsonObject root;
+        string source;
+        if (File.Exists(nameOrFile) || nameOrFile.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!File.Exists(nameOrFile)) throw new SdttException($"{nameOrFile}: config file not found");
+            JsonObject file;
+            try { file = JsonNode.Parse(File.ReadAllText(nameOrFile))?.AsObject() ?? throw new SdttException($"{nameOrFile}: empty config"); }
+            catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new SdttException($"{nameOrFile}: not valid JSON ({e.Message})"); }
+            root = Preset("paper").ToJson();
+            foreach (var (k, v) in file)
+            {
+                if (root[k] is not JsonObject sec) throw new SdttException($"{nameOrFile}: unknown key '{k}' (expected {string.Join(", ", SectionNames)})");
+                if (v is not JsonObject o) throw new SdttException($"{nameOrFile}: '{k}' must be an object");
+                foreach (var (k2, v2) in o)
+                {
+                    if (!sec.ContainsKey(k2)) throw new SdttException($"{nameOrFile}: unknown key '{k}.{k2}' (known: {string.Join(", ", sec.Select(x => x.Key))})");
+                    sec[k2] = v2?.DeepClone();
+                }
+            }
+            source = nameOrFile;
+        }
+        else
+        {
+            root = Preset(nameOrFile).ToJson();
+            source = $"config '{nameOrFile}'";
+        }
+        foreach (var s in sets ?? Array.Empty<string>())
+        {
+            int eq = s.IndexOf('=');
+            if (eq <= 0) throw new SdttException($"--set '{s}': expected key=value");
+            string key = s[..eq].Trim();
+            if (!key.Contains('.'))
+            {
+                var hits = SectionNames.Where(n => root[n] is JsonObject o && o.ContainsKey(key)).ToList();
+                if (hits.Count == 0) throw new SdttException($"--set {key}: unknown key (sections: {string.Join(", ", SectionNames)}; e.g. trainer.lr, rounds.steps_per_round, sdtt.loss)");
+                if (hits.Count > 1) throw new SdttException($"--set {key}: ambiguous, use one of {string.Join(", ", hits.Select(h => h + "." + key))}");
+                key = hits[0] + "." + key;
+            }
+            TrainingConfig.ApplySet(root, key + "=" + s[(eq + 1)..]);
+        }
+        return FromJson(root, source);
+    }
+
+    /// <summary>The JSON document.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["trainer"] = JsonSerializer.SerializeToNode(Trainer, TrainingConfig.Json),
+        ["rounds"] = SdttScheduleJson.ToJson(Rounds),
+        ["sdtt"] = Sdtt.ToJson(),
+    };
+
+    /// <summary>Parses a full document.</summary>
+    public static DistillConfig FromJson(JsonObject root, string source)
+    {
+        foreach (var (k, _) in root)
+            if (!SectionNames.Contains(k)) throw new SdttException($"{source}: unknown key '{k}' (expected {string.Join(", ", SectionNames)})");
+        TrainerOptions trainer;
+        try { trainer = root["trainer"]?.Deserialize<TrainerOptions>(TrainingConfig.Json) ?? new TrainerOptions(); }
+        catch (JsonException e) { throw new SdttException($"{source}: bad trainer section ({e.Message.Split('\n')[0]})"); }
+        var rounds = root["rounds"] is JsonObject r ? SdttScheduleJson.FromJson(r, source) : new SdttSchedule();
+        var sdtt = root["sdtt"] is JsonObject s ? SdttOptions.FromJson(s, source) : new SdttOptions();
+        var cfg = new DistillConfig(trainer, rounds, sdtt).Normalized();
+        cfg.Trainer.Validate();
+        return cfg;
+    }
+}
