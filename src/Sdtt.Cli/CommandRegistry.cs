@@ -15,5 +15,6 @@ internal static class CommandRegistry
         yield return DownloadCommand.Create();
         yield return BenchCommand.Create();
         yield return SampleCommand.Create();
+        yield return PipelineCommand.Create();
     }
 }
