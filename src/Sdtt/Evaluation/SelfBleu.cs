@@ -135,7 +135,7 @@ public static class SelfBleu
     }
 
     /// <summary>Seeded subset of indices (sorted), or all indices.</summary>
-    internal static int[] Pick(int n, int subset, int seed)
+    public static int[] Pick(int n, int subset, int seed)
     {
         var idx = Enumerable.Range(0, n).ToArray();
         if (subset <= 0 || subset >= n) return idx;
