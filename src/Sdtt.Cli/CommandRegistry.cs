@@ -9,6 +9,8 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return InfoCommand.Create();
+        yield return TrainCommand.Create();
+        yield return BenchCommand.Create();
         yield return EvalCommand.Create();
     }
 }

@@ -17,8 +17,9 @@ public static class MdlmLoss
     }
 
     /// <summary>Mean NELBO over all tokens, computing the output layer only at masked positions (unmasked positions
-    /// contribute exactly 0 under SUBS). Returns (loss, per-row NLL sum [B]).</summary>
-    public static (Tensor Loss, Tensor RowSums) Compute(IDenoiser model, Tensor x0, Tensor xt, Tensor t, LogLinearSchedule schedule)
+    /// contribute exactly 0 under SUBS). <paramref name="sigma"/> [B] is passed to the network (null = zeros, which is what
+    /// a model without time conditioning sees anyway). Returns (loss, per-row NLL sum [B]).</summary>
+    public static (Tensor Loss, Tensor RowSums) Compute(IDenoiser model, Tensor x0, Tensor xt, Tensor t, LogLinearSchedule schedule, Tensor? sigma = null)
     {
         using var scope = NewDisposeScope();
         long b = x0.shape[0], l = x0.shape[1];
@@ -30,7 +31,7 @@ public static class MdlmLoss
             var zero = zeros(1, device: x0.device).sum() * 0;
             return (zero.MoveToOuterDisposeScope(), zeros(b, device: x0.device).MoveToOuterDisposeScope());
         }
-        var logp = model.LogProbsAt(xt, idx);
+        var logp = model.LogProbsAt(xt, idx, sigma);
         var target = x0.reshape(-1).index_select(0, idx);
         var rowOf = idx.div(l, rounding_mode: RoundingMode.floor);
         var nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * w.index_select(0, rowOf);

@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Globalization;
+using Sdtt.Benchmarks;
+using Sdtt.Native;
+using Spectre.Console;
+
+namespace Sdtt.Cli.Commands;
+
+/// <summary><c>sdtt bench latency [--device cpu|cuda] [--sizes demo,small,…] [--batch 8] [--seq-len L] [--steps 256,128,…]
+/// [--repeats N] [--warmup N] [--precision fp32|bf16|both] [--methods …] [--cached-only|--uncached-only] [--budget S]
+/// [--out DIR]</c>: the paper's latency protocol with untrained models of equal size.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Benchmarks");
+        bench.Subcommands.Add(Latency());
+        return bench;
+    }
+
+    private static Command Latency()
+    {
+        var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto (the defaults of the other options depend on it)", DefaultValueFactory = _ => "cpu" };
+        var sizes = new Option<string?>("--sizes") { Description = "Comma-separated sizes: tiny, demo, small, medium, large, xl (1.3B: D 2048, 16 heads, 21 blocks). CPU default: demo; CUDA: small,medium,large,xl" };
+        var batch = new Option<int?>("--batch") { Description = "Sequences per batch (default 8, as the paper)" };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sequence (CPU default 256; CUDA 1024)" };
+        var steps = new Option<string?>("--steps") { Description = "Comma-separated diffusion step counts (CPU default 256,128,64,32,16; CUDA 1024,…,8)" };
+        var repeats = new Option<int?>("--repeats") { Description = "Timed runs per configuration; the median is reported (CPU default 3; CUDA 5)" };
+        var warmup = new Option<int?>("--warmup") { Description = "Untimed runs first (CPU default 1; CUDA 2)" };
+        var precision = new Option<string?>("--precision") { Description = "fp32, bf16 or both (same precision on both sides; CPU default fp32, CUDA bf16)" };
+        var methods = new Option<string?>("--methods") { Description = "Comma-separated: diffusion, diffusion-cached, ar-kv, ar-nocache (default: the first three)" };
+        var cachedOnly = new Option<bool>("--cached-only") { Description = "Diffusion: only the cached sampler (plus AR)" };
+        var uncachedOnly = new Option<bool>("--uncached-only") { Description = "Diffusion: only the uncached sampler (plus AR)" };
+        var arNoCache = new Option<bool>("--ar-nocache") { Description = "Also time AR without the KV cache (quadratic; slow)" };
+        var budget = new Option<double?>("--budget") { Description = "Estimated seconds allowed per size and precision; work that would exceed it is skipped with a note (CPU default 420; CUDA 1800; 0 = no limit)" };
+        var seed = new Option<long>("--seed") { Description = "Seed of the model initialisation and of sampling", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch (0 = libtorch default)" };
+        var outDir = new Option<string?>("--out") { Description = "Folder for latency.csv and latency.png (default bench-latency)" };
+        var cmd = new Command("latency", "Time diffusion sampling (uncached and cached) at several step counts against AR generation with a KV cache, untrained models of equal size")
+            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, outDir };
+        cmd.SetGuardedAction(parse =>
+        {
+            TorchRuntime.EnsureLoaded();
+            var dev = parse.GetValue(device)!;
+            TorchRuntime.ResolveDevice(dev);
+            var o = LatencyOptions.ForDevice(dev);
+            if (parse.GetValue(sizes) is { } sz) o = o with { Sizes = Split(sz, "--sizes") };
+            if (parse.GetValue(batch) is { } bt) o = o with { Batch = bt };
+            if (parse.GetValue(seqLen) is { } sl) o = o with { SeqLen = sl };
+            if (parse.GetValue(steps) is { } st) o = o with { Steps = Split(st, "--steps").Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new SdttException($"--steps: '{x}' is not an integer")).ToArray() };
+            if (parse.GetValue(repeats) is { } rp) o = o with { Repeats = rp };
+            if (parse.GetValue(warmup) is { } wu) o = o with { Warmup = wu };
+            if (parse.GetValue(precision) is { } pr)
+                o = o with { Precisions = pr.Trim().ToLowerInvariant() == "both" ? new[] { "fp32", "bf16" } : Split(pr.ToLowerInvariant(), "--precision") };
+            var ms = parse.GetValue(methods) is { } m ? Split(m, "--methods").Select(LatencyOptions.ParseMethod).ToList() : o.Methods.ToList();
+            if (parse.GetValue(cachedOnly) && parse.GetValue(uncachedOnly)) throw new SdttException("--cached-only and --uncached-only exclude each other");
+            if (parse.GetValue(cachedOnly)) ms.Remove(LatencyMethod.Diffusion);
+            if (parse.GetValue(uncachedOnly)) ms.Remove(LatencyMethod.DiffusionCached);
+            if (parse.GetValue(arNoCache) && !ms.Contains(LatencyMethod.ArNoCache)) ms.Add(LatencyMethod.ArNoCache);
+            o = o with { Methods = ms.Distinct().ToArray() };
+            if (parse.GetValue(budget) is { } bu) o = o with { BudgetSeconds = bu };
+            o = o with { Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), OutDir = parse.GetValue(outDir) ?? "bench-latency" };
+            o.Validate();
+
+            Console.Error.WriteLine($"bench latency: sizes {string.Join(",", o.Sizes)}, batch {o.Batch}, {o.SeqLen} tokens, steps {string.Join(",", o.Steps)}, " +
+                $"{o.Warmup} warm-up + {o.Repeats} timed runs, {string.Join("+", o.Precisions)}, methods {string.Join(",", o.Methods.Select(LatencyOptions.MethodName))}, budget {o.BudgetSeconds:F0} s per size");
+            var report = LatencyBenchmark.Run(o, line => Console.Error.WriteLine("bench: " + line));
+
+            var table = new Table().AddColumns("size", "params", "precision", "method", "steps", "ms/batch (median)", "tokens/s", "calls", "speedup vs AR-KV");
+            foreach (var r in report.Rows)
+                table.AddRow(r.Size, $"{r.Parameters / 1e6:F1}M", r.Precision, LatencyOptions.MethodName(r.Method), r.Steps?.ToString() ?? "-",
+                    $"{r.MedianMs:F1}", $"{r.TokensPerSecond:F0}", r.NetworkCalls.ToString(), r.SpeedupVsArKv is { } s ? $"{s:F2}x" : "-");
+            AnsiConsole.Write(table);
+            foreach (var n in report.Notes) Console.WriteLine("note: " + n);
+            Console.WriteLine($"device {report.DeviceName}, {report.Threads} threads, total {report.Elapsed.TotalSeconds:F0} s; wrote {Path.Combine(o.OutDir!, "latency.csv")}" +
+                (report.Rows.Count > 0 ? $" and {Path.Combine(o.OutDir!, "latency.png")}" : ""));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string[] Split(string s, string option)
+    {
+        var parts = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new SdttException($"{option}: empty list");
+        return parts;
+    }
+}

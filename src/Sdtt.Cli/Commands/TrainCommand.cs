@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Sdtt.Data;
+using Sdtt.Diffusion;
+using Sdtt.IO;
+using Sdtt.Models;
+using Sdtt.Native;
+using Sdtt.Training;
+using Spectre.Console;
+using TorchSharp;
+
+namespace Sdtt.Cli.Commands;
+
+/// <summary><c>sdtt train --config NAME|FILE.json [--set key=value ...] --data DIR --out DIR [--resume] [--device D]</c>:
+/// MDLM pre-training with the shared trainer; writes OUT/model (EMA weights), metrics.jsonl, loss.png, train_config.json
+/// and checkpoints/.</summary>
+internal static class TrainCommand
+{
+    /// <summary>Resolved config file written into the run folder.</summary>
+    public const string ResolvedConfigFile = "train_config.json";
+
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", TrainingConfig.PresetNames)}) or a JSON file; on --resume defaults to OUT/{ResolvedConfigFile}" };
+        var sets = new Option<string[]>("--set") { Description = "Override a field: key=value (e.g. max_steps=60, model.n_blocks=2, trainer.lr=1e-3); repeatable", AllowMultipleArgumentsPerToken = false };
+        var data = new Option<string?>("--data") { Description = "A prepared token folder (sdtt prepare): manifest.json + train.bin + valid.bin" };
+        var outDir = new Option<string?>("--out") { Description = "Run folder (must be empty or absent unless --resume)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from checkpoints/last.json" };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda, cuda:N or auto (default: the config's trainer.device)" };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for libtorch (default: the config's trainer.threads, 0 = libtorch default)" };
+        var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
+        var modelType = new Option<string?>("--model-type") { Description = "mdlm (masked diffusion, default) or ar (GPT-2 baseline with the config's width, heads, depth and length)" };
+        var cmd = new Command("train", "Pre-train a masked diffusion LM (MDLM) with AdamW, warm-up, EMA, validation and resumable checkpoints")
+            { config, sets, data, outDir, resume, device, threads, print, modelType };
+        cmd.SetGuardedAction(parse =>
+        {
+            var setList = parse.GetValue(sets) ?? Array.Empty<string>();
+            var cfgName = parse.GetValue(config);
+            var outPath = parse.GetValue(outDir);
+            bool isResume = parse.GetValue(resume);
+            if (parse.GetValue(print))
+            {
+                var c = TrainingConfig.Load(cfgName ?? "tiny", setList);
+                Console.WriteLine(c.ToJson().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            var dataDir = parse.GetValue(data) ?? throw new SdttException("--data DIR is required (a folder written by `sdtt prepare`)");
+            if (outPath is null) throw new SdttException("--out DIR is required");
+            if (isResume)
+            {
+                if (!Directory.Exists(outPath)) throw new SdttException($"{outPath}: --resume needs an existing run folder");
+                if (!File.Exists(Path.Combine(outPath, Trainer.CheckpointsDirName, CheckpointStore.LastFile)))
+                    throw new SdttException($"{outPath}: --resume found no checkpoint ({Trainer.CheckpointsDirName}/{CheckpointStore.LastFile} is missing)");
+                cfgName ??= Path.Combine(outPath, ResolvedConfigFile);
+            }
+            else
+            {
+                if (cfgName is null) throw new SdttException("--config NAME|FILE.json is required");
+                if (Directory.Exists(outPath) && Directory.EnumerateFileSystemEntries(outPath).Any())
+                    throw new SdttException($"{outPath}: the run folder is not empty; pass --resume to continue it or choose an empty folder");
+            }
+            var cfg = TrainingConfig.Load(cfgName, setList);
+            var opt = cfg.Trainer;
+            if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
+            if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            TorchRuntime.EnsureLoaded();
+            var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
+            opt = opt with { Device = torchDevice.ToString() };
+            using var train = TokenDataset.Open(dataDir, "train");
+            using var valid = TokenDataset.Open(dataDir, "valid");
+            var modelCfg = cfg.Model;
+            if (modelCfg.ModelLength != train.SeqLen)
+            {
+                Console.Error.WriteLine($"note: model.length {modelCfg.ModelLength} → {train.SeqLen} (the data's sequence length)");
+                modelCfg = modelCfg with { ModelLength = train.SeqLen };
+            }
+            int maxId = 0;
+            if (modelCfg.VocabSize < Gpt2Tokenizer.ModelVocabSize) maxId = CheckVocabulary(train, modelCfg.VocabSize);
+            cfg = cfg with { Model = modelCfg, Trainer = opt.Validate() };
+            Directory.CreateDirectory(outPath);
+            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
+
+            torch.random.manual_seed(opt.Seed);
+            bool isAr = ArTrainSupport.IsAr(parse.GetValue(modelType), outPath, isResume);
+            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
+            Console.Error.WriteLine($"train: {objective.Name}, {(isAr ? ArTrainSupport.Config(modelCfg).ParameterCount : modelCfg.ParameterCount):N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
+                $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
+                $"({opt.Accumulation}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
+                $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
+
+            TrainingResult result = CliRunner.Interactive
+                ? RunInteractive(objective, opt, train, valid, outPath, isResume)
+                : new Trainer(objective, opt, train, valid, outPath, new PlainProgress(opt.LogEvery)).Run(isResume);
+
+            var lastVal = result.Validations.Count > 0 ? result.Validations[^1] : default;
+            Console.Error.WriteLine($"train: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s" +
+                (lastVal.Metrics is null ? "" : $", validation nll {lastVal.Metrics["nll"]:F4} (ppl ≤ {lastVal.Metrics["ppl"]:F2}, {lastVal.Metrics["bpd"]:F3} bits/token)"));
+            if (result.ModelDir is not null) Console.WriteLine(result.ModelDir);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static ITrainingObjective NewMdlm(DitConfig modelCfg, torch.Device device, MdlmOptions options)
+    {
+        var model = new Dit(modelCfg);
+        if (!device.type.Equals(DeviceType.CPU)) model.to(device);
+        return new MdlmObjective(model, options, ownsModel: true);
+    }
+
+    private static int CheckVocabulary(TokenDataset train, int vocab)
+    {
+        var buf = new long[train.SeqLen];
+        int max = 0;
+        for (long i = 0; i < Math.Min(train.Count, 256); i++)
+        {
+            train.Read(i, buf);
+            foreach (var t in buf) max = Math.Max(max, (int)t);
+        }
+        if (max >= vocab - 1) throw new SdttException($"the data holds token id {max}, which does not fit model.vocab_size {vocab} (ids must be < {vocab - 1}, the last id is MASK)");
+        return max;
+    }
+
+    private static TrainingResult RunInteractive(ITrainingObjective objective, TrainerOptions opt, TokenDataset train, TokenDataset valid, string outPath, bool resume)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        TrainingResult? result = null;
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("starting", maxValue: opt.MaxSteps);
+                var progress = new SyncProgress<TrainingProgress>(p =>
+                {
+                    if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
+                    if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
+                    task.Value = p.Step;
+                    var eta = p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "";
+                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Key} {v.First().Value:F3}" : "";
+                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s{val}{eta}");
+                });
+                result = new Trainer(objective, opt, train, valid, outPath, progress).Run(resume);
+            });
+        return result!;
+    }
+
+    private sealed class SyncProgress<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
+    }
+
+    private sealed class PlainProgress(long every) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p)
+        {
+            if (p.Message is not null) Console.Error.WriteLine($"train: {p.Message}");
+            else if (p.Step > 0 && (p.Step % every == 0 || p.Step == p.MaxSteps))
+                Console.Error.WriteLine($"train: step {p.Step}/{p.MaxSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s" +
+                    (p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : ""));
+        }
+    }
+}

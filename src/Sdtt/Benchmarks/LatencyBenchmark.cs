@@ -1,0 +1,331 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Sdtt.Models;
+using Sdtt.Native;
+using Sdtt.Sampling;
+using Sdtt.Sampling.Autoregressive;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sdtt.Benchmarks;
+
+/// <summary>One measured configuration.</summary>
+/// <param name="Size">Size name.</param>
+/// <param name="Precision">fp32 or bf16 (both sides).</param>
+/// <param name="Method">What was timed.</param>
+/// <param name="Steps">Diffusion steps (null for AR).</param>
+/// <param name="Parameters">Parameters of the model that ran (DiT or GPT).</param>
+/// <param name="MedianMs">Median wall time of one batch (ms).</param>
+/// <param name="MinMs">Fastest timed run.</param>
+/// <param name="MaxMs">Slowest timed run.</param>
+/// <param name="TokensPerSecond">Batch·L / median.</param>
+/// <param name="NetworkCalls">Network (trunk) calls of the last timed run (diffusion) or forward passes (AR).</param>
+/// <param name="SpeedupVsArKv">AR-with-KV-cache median / this median at the same size and precision (null if AR-KV missing).</param>
+public sealed record LatencyRow(string Size, string Precision, LatencyMethod Method, int? Steps, long Parameters,
+    double MedianMs, double MinMs, double MaxMs, double TokensPerSecond, int NetworkCalls, double? SpeedupVsArKv);
+
+/// <summary>The benchmark's outcome: rows, notes about skipped work, and the settings used.</summary>
+public sealed record LatencyReport(IReadOnlyList<LatencyRow> Rows, IReadOnlyList<string> Notes, LatencyOptions Options,
+    string DeviceName, int Threads, TimeSpan Elapsed)
+{
+    /// <summary>CSV with a header (invariant culture).</summary>
+    public string ToCsv()
+    {
+        var sb = new StringBuilder("size,precision,method,steps,parameters,batch,seq_len,ms_median,ms_min,ms_max,tokens_per_s,network_calls,speedup_vs_ar_kv\n");
+        foreach (var r in Rows)
+            sb.AppendLine(string.Join(",", r.Size, r.Precision, LatencyOptions.MethodName(r.Method), r.Steps?.ToString(CultureInfo.InvariantCulture) ?? "",
+                r.Parameters, Options.Batch, Options.SeqLen, F(r.MedianMs), F(r.MinMs), F(r.MaxMs), F(r.TokensPerSecond), r.NetworkCalls,
+                r.SpeedupVsArKv is { } s ? s.ToString("0.####", CultureInfo.InvariantCulture) : ""));
+        return sb.ToString();
+        static string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>The paper's latency protocol with untrained models of equal shape: the diffusion ancestral sampler (uncached and
+/// cached) at several step counts against autoregressive generation of the same number of tokens with a KV cache, batch 8,
+/// warm-up runs then timed repeats, median reported.
+/// <para>Models: a <see cref="Dit"/> of the size's shape, whose zero-initialised adaLN modulations and output layer are
+/// re-initialised N(0, 0.02²) so its output is a non-uniform distribution (the cached sampler's reuse depends only on whether
+/// a token was revealed in a step, so this does not change its reuse rate, but the sampler then works on a realistic
+/// distribution); and a <see cref="GptModel"/> with the same width, heads and depth, n_positions L + 1, vocabulary 50257 and an
+/// untied head (closest in parameter count to the DiT), GPT-2 initialisation. AR generates L tokens after one BOS token;
+/// diffusion samples L positions (float32 exponential race as in the reference, no top-p, temperature 1).</para></summary>
+public static class LatencyBenchmark
+{
+    /// <summary>The 1.3B configuration: D 2048, 16 heads, 21 blocks (DiT 1,297,040,722 parameters with the 50258 vocabulary;
+    /// <see cref="DitConfig.XL"/>'s 24 blocks give 1.45B because the DiT's output layer is untied and it carries adaLN).</summary>
+    public static DitConfig OnePointThreeB => DitConfig.XL with { NBlocks = 21 };
+
+    /// <summary>The (DiT, GPT) pair of a size name for sequences of <paramref name="seqLen"/> tokens.</summary>
+    public static (DitConfig Dit, GptConfig Gpt) Shapes(string size, int seqLen)
+    {
+        var name = size.Trim().ToLowerInvariant();
+        var dit = name is "xl" or "1.3b" ? OnePointThreeB : DitConfig.FromName(name);
+        dit = dit with { ModelLength = seqLen, Dropout = 0 };
+        var gpt = GptConfig.Matching(dit, GptConfig.Gpt2VocabSize) with { NPositions = seqLen + 1, TieWordEmbeddings = false, Dropout = 0 };
+        return (dit, gpt);
+    }
+
+    /// <summary>Builds an untrained DiT for latency measurement (see the class remarks for the initialisation).</summary>
+    public static Dit UntrainedDit(DitConfig cfg, long seed, Device device)
+    {
+        manual_seed(seed);
+        var model = new Dit(cfg);
+        using (no_grad())
+        {
+            foreach (var (name, p) in model.named_parameters())
+                if (name.Contains("adaLN_modulation") || name.StartsWith("output_layer.linear"))
+                    nn.init.normal_(p, 0.0, 0.02);
+        }
+        if (device.type != DeviceType.CPU) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Builds an untrained GPT model (GPT-2 initialisation) for latency measurement.</summary>
+    public static GptModel UntrainedGpt(GptConfig cfg, long seed, Device device)
+    {
+        manual_seed(seed);
+        var model = new GptModel(cfg);
+        if (device.type != DeviceType.CPU) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Runs the benchmark; <paramref name="log"/> receives progress lines and notes.</summary>
+    public static LatencyReport Run(LatencyOptions options, Action<string>? log = null, CancellationToken cancel = default)
+    {
+        options.Validate();
+        log ??= _ => { };
+        TorchRuntime.EnsureLoaded();
+        if (options.Threads > 0) set_num_threads(options.Threads);
+        var device = TorchRuntime.ResolveDevice(options.Device);
+        var total = Stopwatch.StartNew();
+        var rows = new List<LatencyRow>();
+        var notes = new List<string>();
+        void Note(string s) { notes.Add(s); log!("note: " + s); }
+        int b = options.Batch, l = options.SeqLen;
+        int runs = options.Warmup + options.Repeats;
+
+        foreach (var size in options.Sizes)
+        {
+            var (ditCfg, gptCfg) = Shapes(size, l);
+            foreach (var precision in options.Precisions)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var mode = precision == "bf16" ? DitPrecision.BFloat16 : DitPrecision.Float32;
+                long bytesNeeded = MemoryEstimate(ditCfg, gptCfg, b, l);
+                if (device.type == DeviceType.CPU && AvailableMemory() is { } avail && bytesNeeded > 0.85 * avail)
+                {
+                    Note($"{size} {precision}: skipped, needs about {bytesNeeded / 1e9:F1} GB but {avail / 1e9:F1} GB are available");
+                    continue;
+                }
+                double gflops = ProbeGflops(ditCfg.HiddenSize, b * l, mode, device);
+                var plan = Plan(options, ditCfg, gptCfg, gflops);
+                double budget = options.BudgetSeconds > 0 ? options.BudgetSeconds : double.PositiveInfinity;
+                double calibration = 1.0, spent = 0, estimatedDone = 0;
+                log($"{size} {precision}: DiT {ditCfg.ParameterCount:N0} / GPT {gptCfg.ParameterCount:N0} parameters, " +
+                    $"probe {gflops:F0} GFLOP/s, estimated {plan.Sum(p => p.EstimatedSeconds) * runs:F0} s for everything");
+
+                var planned = new List<PlannedRun>();
+                double cumulative = 0;
+                foreach (var p in plan)
+                {
+                    double cost = p.EstimatedSeconds * runs;
+                    if (cumulative + cost > budget)
+                    {
+                        Note($"{size} {precision}: skipped {Describe(p)} (estimated {cost:F0} s; budget {budget:F0} s per size, raise --budget)");
+                        continue;
+                    }
+                    cumulative += cost;
+                    planned.Add(p);
+                }
+                if (!planned.Any(p => p.Method == LatencyMethod.ArKv) && options.Methods.Contains(LatencyMethod.ArKv))
+                    Note($"{size} {precision}: AR with KV cache did not fit the budget, so no speedups are reported");
+
+                var sizeRows = new List<LatencyRow>();
+                try
+                {
+                    // AR first (its time is the reference of the speedups), then diffusion; one model in memory at a time.
+                    var arRuns = planned.Where(p => p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache).ToList();
+                    var diffRuns = planned.Except(arRuns).ToList();
+                    if (arRuns.Count > 0)
+                    {
+                        using var gpt = UntrainedGpt(gptCfg, options.Seed, device);
+                        gpt.Precision = mode;
+                        foreach (var p in arRuns)
+                        {
+                            if (!Fits(p)) continue;
+                            var opts = new ArGenerationOptions { MaxNewTokens = l, Seed = options.Seed, UseCache = p.Method == LatencyMethod.ArKv };
+                            var (times, calls) = Time(runs, options.Warmup, () =>
+                            {
+                                using var scope = NewDisposeScope();
+                                var prompt = ArGenerator.BosPrompt(b, device);
+                                var outp = ArGenerator.Generate(gpt, prompt, opts, cancellation: cancel);
+                                _ = outp.cpu();
+                                return l;
+                            }, cancel);
+                            Add(p, times, calls, gptCfg.ParameterCount);
+                        }
+                    }
+                    if (diffRuns.Count > 0)
+                    {
+                        using var dit = UntrainedDit(ditCfg, options.Seed, device);
+                        dit.Precision = mode;
+                        var sampler = new AncestralSampler();
+                        foreach (var p in diffRuns)
+                        {
+                            if (!Fits(p)) continue;
+                            var so = new SamplingOptions
+                            {
+                                Steps = p.Steps!.Value, NumSamples = b, SeqLen = l, Seed = options.Seed,
+                                Cached = p.Method == LatencyMethod.DiffusionCached, Precision = CategoricalPrecision.Float32,
+                                Cancellation = cancel,
+                            };
+                            var (times, calls) = Time(runs, options.Warmup, () => sampler.Sample(dit, so).NetworkCalls, cancel);
+                            Add(p, times, calls, ditCfg.ParameterCount);
+                        }
+                    }
+                }
+                catch (Exception e) when (IsOutOfMemory(e))
+                {
+                    Note($"{size} {precision}: stopped, out of memory ({e.Message.Split('\n')[0]})");
+                }
+                var ar = sizeRows.FirstOrDefault(r => r.Method == LatencyMethod.ArKv);
+                rows.AddRange(sizeRows.Select(r => r with { SpeedupVsArKv = ar is null ? null : ar.MedianMs / r.MedianMs }));
+
+                bool Fits(PlannedRun p)
+                {
+                    double est = p.EstimatedSeconds * runs * calibration;
+                    if (spent + est > budget)
+                    {
+                        Note($"{size} {precision}: skipped {Describe(p)} (re-estimated {est:F0} s after measuring, {budget - spent:F0} s of the budget left)");
+                        return false;
+                    }
+                    return true;
+                }
+
+                void Add(PlannedRun p, List<double> times, int calls, long parameters)
+                {
+                    var sorted = times.OrderBy(x => x).ToList();
+                    double median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : 0.5 * (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]);
+                    var row = new LatencyRow(size, precision, p.Method, p.Steps, parameters, median, sorted[0], sorted[^1],
+                        b * (double)l / (median / 1000.0), calls, null);
+                    sizeRows.Add(row);
+                    double runSeconds = times.Sum() / 1000.0 * runs / times.Count;
+                    spent += runSeconds;
+                    estimatedDone += p.EstimatedSeconds * runs;
+                    calibration = Math.Max(0.05, spent / estimatedDone);
+                    log($"{size} {precision} {Describe(p)}: median {median:F1} ms ({row.TokensPerSecond:F0} tokens/s, {calls} network calls)");
+                }
+            }
+        }
+        total.Stop();
+        var report = new LatencyReport(rows, notes, options, device.ToString(), get_num_threads(), total.Elapsed);
+        if (options.OutDir is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+            WriteAtomic(Path.Combine(dir, "latency.csv"), report.ToCsv());
+            if (rows.Count > 0) LatencyPlot.Write(report, Path.Combine(dir, "latency.png"));
+        }
+        return report;
+    }
+
+    private sealed record PlannedRun(LatencyMethod Method, int? Steps, double EstimatedSeconds);
+
+    private static string Describe(PlannedRun p) => LatencyOptions.MethodName(p.Method) + (p.Steps is { } s ? $" @ {s} steps" : "");
+
+    /// <summary>AR-KV first, then (per step count, smallest first) uncached and cached diffusion, then AR without cache.</summary>
+    private static List<PlannedRun> Plan(LatencyOptions o, DitConfig dit, GptConfig gpt, double gflops)
+    {
+        double rate = gflops * 1e9;
+        long b = o.Batch, l = o.SeqLen, d = dit.HiddenSize, n = dit.NBlocks, v = dit.VocabSize;
+        double trunkPerToken = 24.0 * d * d * n + 4.0 * l * d * n;
+        double rowOut = 2.0 * d * v + 16.0 * v;                 // output layer + SUBS/race per masked row
+        double diffStep = b * l * trunkPerToken + b * l / 2.0 * rowOut;
+        double arKv = l * b * (24.0 * d * d * n + 2.0 * l * d * n + 2.0 * d * gpt.VocabSize + 8.0 * gpt.VocabSize);
+        double arNoCache = b * (l * (l + 1) / 2.0) * 24.0 * d * d * n + b * (l * (double)l * l / 3.0) * 4.0 * d * n + l * b * 2.0 * d * gpt.VocabSize;
+        var plan = new List<PlannedRun>();
+        if (o.Methods.Contains(LatencyMethod.ArKv)) plan.Add(new(LatencyMethod.ArKv, null, arKv / rate));
+        foreach (var s in o.Steps.Distinct().OrderBy(x => x))
+        {
+            if (o.Methods.Contains(LatencyMethod.Diffusion)) plan.Add(new(LatencyMethod.Diffusion, s, s * diffStep / rate));
+            if (o.Methods.Contains(LatencyMethod.DiffusionCached)) plan.Add(new(LatencyMethod.DiffusionCached, s, s * diffStep / rate));
+        }
+        if (o.Methods.Contains(LatencyMethod.ArNoCache)) plan.Add(new(LatencyMethod.ArNoCache, null, arNoCache / rate));
+        return plan;
+    }
+
+    /// <summary>Achieved matmul rate (GFLOP/s) on [rows, d] × [d, 4d] in the given precision: the scale of the time estimates.</summary>
+    private static double ProbeGflops(int d, int rows, DitPrecision mode, Device device)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var dtype = mode == DitPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        rows = Math.Min(rows, 2048);
+        var x = randn(new long[] { rows, d }, dtype: dtype, device: device);
+        var w = randn(new long[] { 4L * d, d }, dtype: dtype, device: device);
+        _ = nn.functional.linear(x, w).sum().item<float>();
+        var sw = Stopwatch.StartNew();
+        int reps = 0;
+        while (sw.Elapsed.TotalSeconds < 0.3 || reps < 2)
+        {
+            _ = nn.functional.linear(x, w).sum().item<float>();
+            reps++;
+        }
+        return 2.0 * rows * d * 4.0 * d * reps / sw.Elapsed.TotalSeconds / 1e9;
+    }
+
+    private static (List<double> Ms, int Calls) Time(int runs, int warmup, Func<int> body, CancellationToken cancel)
+    {
+        var times = new List<double>();
+        int calls = 0;
+        for (int i = 0; i < runs; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var sw = Stopwatch.StartNew();
+            calls = body();
+            sw.Stop();
+            if (i >= warmup) times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return (times, calls);
+    }
+
+    private static long MemoryEstimate(DitConfig dit, GptConfig gpt, int b, int l)
+    {
+        long weights = Math.Max(dit.ParameterCount, gpt.ParameterCount) * 4L;
+        long activations = (long)b * l * dit.HiddenSize * 4L * 16 + (long)Math.Min(b * l, 128) * dit.VocabSize * 8L * 4;
+        long kv = 2L * gpt.NLayers * b * (l + 1) * gpt.HiddenSize * 4L;
+        long logpCache = Math.Min(1L << 30, (long)b * l * dit.VocabSize * 4L);
+        return weights * 2 + activations + kv + logpCache; // ×2: bf16 copies of the weights made per call
+    }
+
+    private static long? AvailableMemory()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:"))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return null;
+    }
+
+    private static bool IsOutOfMemory(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is OutOfMemoryException || x.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+                || x.Message.Contains("alloc", StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    private static void WriteAtomic(string path, string text)
+    {
+        var tmp = path + ".sdtt-tmp";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,98 @@
+namespace Sdtt.Benchmarks;
+
+/// <summary>What the latency benchmark compares.</summary>
+public enum LatencyMethod
+{
+    /// <summary>Diffusion ancestral sampler, one network call per step.</summary>
+    Diffusion,
+    /// <summary>Diffusion ancestral sampler reusing the network output when no token changed (mdlm's ddpm_cache).</summary>
+    DiffusionCached,
+    /// <summary>Autoregressive generation of L tokens with the KV cache (prefill + single-token decode).</summary>
+    ArKv,
+    /// <summary>Autoregressive generation recomputing the whole prefix for every token (no cache).</summary>
+    ArNoCache,
+}
+
+/// <summary>Settings of <see cref="LatencyBenchmark"/>. <see cref="ForDevice"/> gives the defaults: on the CPU a run that
+/// finishes in minutes on two cores; on CUDA the paper's protocol (sizes small → 1.3B, 1024 tokens, 1024 … 8 steps).</summary>
+public sealed record LatencyOptions
+{
+    /// <summary>cpu, cuda, cuda:N or auto.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>Model sizes (tiny, demo, small, medium, large, xl = the 1.3B shape).</summary>
+    public IReadOnlyList<string> Sizes { get; init; } = new[] { "demo" };
+    /// <summary>Sequences generated at once (the paper: 8).</summary>
+    public int Batch { get; init; } = 8;
+    /// <summary>Tokens per sequence L (AR generates L tokens after a BOS; diffusion samples L positions).</summary>
+    public int SeqLen { get; init; } = 256;
+    /// <summary>Diffusion step counts.</summary>
+    public IReadOnlyList<int> Steps { get; init; } = new[] { 256, 128, 64, 32, 16 };
+    /// <summary>Untimed runs before the timed ones (per configuration).</summary>
+    public int Warmup { get; init; } = 1;
+    /// <summary>Timed runs per configuration (the median is reported).</summary>
+    public int Repeats { get; init; } = 3;
+    /// <summary>Methods measured.</summary>
+    public IReadOnlyList<LatencyMethod> Methods { get; init; } = new[] { LatencyMethod.Diffusion, LatencyMethod.DiffusionCached, LatencyMethod.ArKv };
+    /// <summary>Numeric modes to measure: "fp32" and/or "bf16" (both sides always use the same one).</summary>
+    public IReadOnlyList<string> Precisions { get; init; } = new[] { "fp32" };
+    /// <summary>Estimated seconds allowed per (size, precision); step counts (largest first) or whole sizes whose estimate
+    /// exceeds it are skipped with a printed note. 0 = no limit.</summary>
+    public double BudgetSeconds { get; init; } = 420;
+    /// <summary>Seed of the model initialisation and of the samplers.</summary>
+    public long Seed { get; init; } = 1;
+    /// <summary>CPU threads (0 = libtorch default).</summary>
+    public int Threads { get; init; }
+    /// <summary>Output folder for latency.csv and latency.png (null = none written).</summary>
+    public string? OutDir { get; init; }
+
+    /// <summary>Defaults for a device: CPU = demo size, L 256, steps 256 … 16, 1 warm-up, 3 repeats; CUDA = small … xl,
+    /// L 1024, steps 1024 … 8, 2 warm-ups, 5 repeats.</summary>
+    public static LatencyOptions ForDevice(string device)
+    {
+        var d = device.Trim().ToLowerInvariant();
+        if (d.StartsWith("cuda") || (d == "auto" && TorchSharp.torch.cuda.is_available()))
+            return new LatencyOptions
+            {
+                Device = device, Sizes = new[] { "small", "medium", "large", "xl" }, SeqLen = 1024,
+                Steps = new[] { 1024, 512, 256, 128, 64, 32, 16, 8 }, Warmup = 2, Repeats = 5, BudgetSeconds = 1800,
+                Precisions = new[] { "bf16" },
+            };
+        return new LatencyOptions { Device = device };
+    }
+
+    /// <summary>Parses a method name (diffusion, diffusion-cached, ar-kv, ar-nocache).</summary>
+    public static LatencyMethod ParseMethod(string s) => s.Trim().ToLowerInvariant() switch
+    {
+        "diffusion" or "mdlm" or "uncached" => LatencyMethod.Diffusion,
+        "diffusion-cached" or "mdlm-cached" or "cached" => LatencyMethod.DiffusionCached,
+        "ar-kv" or "ar" or "kv" => LatencyMethod.ArKv,
+        "ar-nocache" or "ar-no-cache" => LatencyMethod.ArNoCache,
+        _ => throw new SdttException($"unknown method '{s}'; use diffusion, diffusion-cached, ar-kv or ar-nocache"),
+    };
+
+    /// <summary>The short name of a method.</summary>
+    public static string MethodName(LatencyMethod m) => m switch
+    {
+        LatencyMethod.Diffusion => "diffusion",
+        LatencyMethod.DiffusionCached => "diffusion-cached",
+        LatencyMethod.ArKv => "ar-kv",
+        _ => "ar-nocache",
+    };
+
+    /// <summary>Checks the settings (one-line errors naming the option).</summary>
+    public LatencyOptions Validate()
+    {
+        if (Sizes.Count == 0) throw new SdttException("--sizes: give at least one size");
+        if (Batch < 1) throw new SdttException($"--batch must be ≥ 1 (got {Batch})");
+        if (SeqLen < 2) throw new SdttException($"--seq-len must be ≥ 2 (got {SeqLen})");
+        if (Steps.Count == 0 || Steps.Any(s => s < 1)) throw new SdttException("--steps: give positive step counts");
+        if (Warmup < 0) throw new SdttException($"--warmup must be ≥ 0 (got {Warmup})");
+        if (Repeats < 1) throw new SdttException($"--repeats must be ≥ 1 (got {Repeats})");
+        if (Methods.Count == 0) throw new SdttException("--methods: give at least one method");
+        foreach (var p in Precisions)
+            if (p is not ("fp32" or "bf16")) throw new SdttException($"--precision: '{p}' is not fp32 or bf16");
+        if (BudgetSeconds < 0) throw new SdttException("--budget must be ≥ 0");
+        foreach (var s in Sizes) LatencyBenchmark.Shapes(s, SeqLen); // throws on unknown names
+        return this;
+    }
+}

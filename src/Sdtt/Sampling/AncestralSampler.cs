@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using Sdtt.Diffusion;
+using Sdtt.Models;
+using static TorchSharp.torch;
+
+namespace Sdtt.Sampling;
+
+/// <summary>The ancestral (DDPM) sampler of masked diffusion (reference C.1–C.6, sdtt <c>MultiRoundSDTT.sample</c>).
+/// Grid ts = linspace(1, ε, N+1) in float32, dt = (1 − ε)/N; step i uses t = ts[i], s = t − dt, and a masked token stays
+/// masked with probability m_s/m_t (= s/t) or takes token v with probability p_θ(v)·(m_t − m_s)/m_t (exponential race,
+/// <see cref="AncestralStep"/>). Any mask left after the N steps is filled greedily at t = ε. Prompts and fixed tokens are
+/// written into the prior, after every step and after the fill.
+/// <para>Work is done only at masked positions, in chunks of <see cref="SamplingOptions.ChunkRows"/> rows (output layer →
+/// SUBS → temperature/top-p → kernel → race), so B×L×V is never materialised.</para>
+/// <para>Network calls: the uncached sampler calls the network once in every step that starts with at least one masked
+/// position (i.e. every step, unless everything is fixed/revealed already), plus once for the fill when masks remain
+/// after step N. With <see cref="SamplingOptions.Cached"/> (model not time-conditioned) a step reuses the last network
+/// output when no token changed since that call; the fill likewise. The cached and uncached samplers consume the same
+/// uniforms (one <see cref="IUniformSource.BeginStep"/> per step) and return identical tokens.</para></summary>
+public sealed class AncestralSampler : ISampler
+{
+    private readonly LogLinearSchedule _schedule;
+
+    /// <summary>A sampler using <paramref name="schedule"/> (default: log-linear with ε = 1e-3, the reference).</summary>
+    public AncestralSampler(LogLinearSchedule? schedule = null) => _schedule = schedule ?? new LogLinearSchedule();
+
+    /// <summary>The float32 time grid linspace(1, ε, N+1) (CPU).</summary>
+    public static Tensor TimeGrid(int steps, double eps = 1e-5) => linspace(1.0, eps, steps + 1, dtype: ScalarType.Float32);
+
+    /// <summary>dt = (1 − ε)/N as a double (rounded to float32 where it is subtracted).</summary>
+    public static double StepSize(int steps, double eps = 1e-5) => (1.0 - eps) / steps;
+
+    /// <inheritdoc />
+    public SamplingResult Sample(IDenoiser model, SamplingOptions options)
+    {
+        var o = Validate(model, options);
+        int b = o.NumSamples, l = o.SeqLen, n = o.Steps;
+        int v = model.VocabSize, mask = model.MaskIndex;
+        var device = model.Device;
+        var dtype = o.Precision == CategoricalPrecision.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        bool cached = o.Cached && !model.TimeConditioned;
+        var constraint = (o.Prompt is { Count: > 0 } ? TokenConstraint.Prefix(o.Prompt) : null) is { } pc
+            ? (o.Constraint is null ? pc : pc.Merge(o.Constraint)) : o.Constraint;
+        constraint?.Validate(b, l, v, mask);
+
+        GeneratorUniformSource? owned = o.Uniforms is null ? new GeneratorUniformSource(o.Seed) : null;
+        IUniformSource uniforms = o.Uniforms ?? owned!;
+        var watch = Stopwatch.StartNew();
+        int calls = 0;
+        bool fillApplied = false;
+        using var cache = new StepCache();
+        using var outer = NewDisposeScope();
+        using var noGrad = no_grad();
+        try
+        {
+            var ts = TimeGrid(n, o.Eps);
+            float dtF = (float)StepSize(n, o.Eps);
+            Tensor? fixedMask = null, fixedTokens = null;
+            if (constraint is not null) (fixedMask, fixedTokens) = constraint.ToTensors(b, l, device);
+            Tensor Project(Tensor x) => fixedMask is null ? x : where(fixedMask, fixedTokens!, x);
+
+            // Prior: all MASK, BOS/EOS written once, then the projection.
+            var x = full(b, l, (long)mask, dtype: ScalarType.Int64, device: device);
+            if (o.AddBos) x[.., 0] = o.BosToken;
+            if (o.AddEos) x[.., l - 1] = o.BosToken;
+            x = Project(x);
+            Report(o, -1, n, 1.0, x, mask, false, false, watch);
+
+            for (int i = 0; i < n; i++)
+            {
+                o.Cancellation.ThrowIfCancellationRequested();
+                using var stepScope = NewDisposeScope();
+                var t = ts[i].reshape(1);
+                var s = t - dtF;
+                var mT = _schedule.MoveChance(t);
+                var mS = _schedule.MoveChance(s);
+                var stepU = uniforms.BeginStep(b, l, v, dtype, device);
+                var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
+                long count = rows.shape[0];
+                bool called = false, changed = false;
+                var xNew = x;
+                if (count > 0)
+                {
+                    RowScorer? scorer = null;
+                    if (!(cached && cache.Valid))
+                    {
+                        cache.Clear();
+                        scorer = RowScorer.Create(model, x, rows, Sigma(model, t, b, device));
+                        calls++;
+                        called = true;
+                        if (cached) cache.Reset(scorer, count * (long)v * 4 <= o.CacheBudgetBytes && model is Dit);
+                    }
+                    try
+                    {
+                        var z = SampleChunks(scorer, cache, rows, count, o, stepU, mT, mS, mask, v);
+                        changed = z.ne(mask).any().item<bool>();
+                        var flat = x.reshape(-1).clone();
+                        flat.index_copy_(0, rows, z);
+                        xNew = Project(flat.reshape(b, l));
+                    }
+                    finally
+                    {
+                        if (!cached) scorer?.Dispose();
+                    }
+                }
+                if (changed) cache.Clear();
+                x.DetachFromDisposeScope();
+                if (!ReferenceEquals(xNew, x)) { x.Dispose(); xNew.DetachFromDisposeScope(); outer.Attach(xNew); }
+                else outer.Attach(x);
+                x = xNew;
+                Report(o, i, n, ts[i].item<float>(), x, mask, called, false, watch);
+            }
+
+            // Greedy fill of masks left at t = ε.
+            {
+                using var fillScope = NewDisposeScope();
+                var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
+                long count = rows.shape[0];
+                if (count > 0)
+                {
+                    fillApplied = true;
+                    bool called = false;
+                    RowScorer? scorer = null;
+                    if (!(cached && cache.Valid))
+                    {
+                        scorer = RowScorer.Create(model, x, rows, Sigma(model, ts[n].reshape(1), b, device));
+                        calls++;
+                        called = true;
+                    }
+                    try
+                    {
+                        var zs = new List<Tensor>();
+                        int chunk = 0;
+                        for (long start = 0; start < count; start += o.ChunkRows, chunk++)
+                        {
+                            using var cs = NewDisposeScope();
+                            long c = Math.Min(o.ChunkRows, count - start);
+                            var r = rows.narrow(0, start, c);
+                            var logp = scorer is not null ? scorer.Score(r, start, c) : cache.Get(chunk, r, start, c);
+                            zs.Add(AncestralStep.GreedyRows(logp, mask).MoveToOuterDisposeScope());
+                        }
+                        var flat = x.reshape(-1).clone();
+                        flat.index_copy_(0, rows, cat(zs));
+                        var xNew = Project(flat.reshape(b, l));
+                        x.DetachFromDisposeScope();
+                        x.Dispose();
+                        xNew.DetachFromDisposeScope();
+                        outer.Attach(xNew);
+                        x = xNew;
+                    }
+                    finally { scorer?.Dispose(); }
+                    Report(o, n, n, ts[n].item<float>(), x, mask, called, true, watch);
+                }
+            }
+
+            var result = x.cpu();
+            var data = result.data<long>().ToArray();
+            var tokens = new long[b][];
+            for (int i = 0; i < b; i++) tokens[i] = data.AsSpan(i * l, l).ToArray();
+            watch.Stop();
+            return new SamplingResult(tokens, calls, n, fillApplied, watch.Elapsed);
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+    }
+
+    /// <summary>z for every masked row, chunk by chunk: log-probs (fresh or cached) → shaping → kernel → race.</summary>
+    private static Tensor SampleChunks(RowScorer? scorer, StepCache cache, Tensor rows, long count, SamplingOptions o,
+        IStepUniforms stepU, Tensor mT, Tensor mS, int mask, int v)
+    {
+        using var scope = NewDisposeScope();
+        var zs = new List<Tensor>();
+        int chunk = 0;
+        for (long start = 0; start < count; start += o.ChunkRows, chunk++)
+        {
+            using var cs = NewDisposeScope();
+            long c = Math.Min(o.ChunkRows, count - start);
+            var r = rows.narrow(0, start, c);
+            Tensor logp;
+            if (scorer is not null)
+            {
+                logp = scorer.Score(r, start, c);
+                cache.Offer(chunk, logp);
+            }
+            else logp = cache.Get(chunk, r, start, c);
+            var shaped = ProbabilityShaping.Apply(logp, o.Temperature, o.TopP, mask);
+            var u = stepU.Draw(r);
+            zs.Add(AncestralStep.SampleRows(shaped, mT, mS, u, mask, o.Precision).MoveToOuterDisposeScope());
+        }
+        return cat(zs).MoveToOuterDisposeScope();
+    }
+
+    private Tensor? Sigma(IDenoiser model, Tensor t, int b, Device device) =>
+        model.TimeConditioned ? _schedule.Sigma(t).expand(b).to(device) : null;
+
+    private static void Report(SamplingOptions o, int step, int steps, double t, Tensor x, int mask, bool called, bool fill, Stopwatch w)
+    {
+        if (o.OnStep is null) return;
+        long left = x.eq(mask).sum().item<long>();
+        o.OnStep(new SamplingStep(step, steps, t, x, left, called, fill, w.Elapsed));
+    }
+
+    /// <summary>Checks the options against the model (one-line <see cref="SdttException"/>s) and resolves SeqLen = 0.</summary>
+    public static SamplingOptions Validate(IDenoiser model, SamplingOptions o)
+    {
+        if (o.Steps < 1) throw new SdttException($"steps must be ≥ 1 (got {o.Steps})");
+        if (o.NumSamples < 1) throw new SdttException($"num-samples must be ≥ 1 (got {o.NumSamples})");
+        int len = o.SeqLen;
+        if (len == 0)
+        {
+            if (model is Dit d) len = d.Config.ModelLength;
+            else throw new SdttException("seq-len must be given for this model");
+        }
+        if (len < 1) throw new SdttException($"seq-len must be ≥ 1 (got {o.SeqLen})");
+        if (o.Prompt is { Count: > 0 } p && p.Count >= len)
+            throw new SdttException($"seq-len {len} leaves no position to generate after a prompt of {p.Count} tokens (need seq-len ≥ {p.Count + 1})");
+        if (!(o.Temperature > 0) || double.IsInfinity(o.Temperature)) throw new SdttException($"temperature must be a positive number (got {o.Temperature})");
+        if (!(o.TopP > 0 && o.TopP <= 1)) throw new SdttException($"top-p must be in (0, 1] (got {o.TopP})");
+        if (!(o.Eps > 0 && o.Eps < 1)) throw new SdttException($"eps must be in (0, 1) (got {o.Eps})");
+        if (o.ChunkRows < 1) throw new SdttException($"chunk rows must be ≥ 1 (got {o.ChunkRows})");
+        if ((o.AddBos || o.AddEos) && (o.BosToken < 0 || o.BosToken >= model.VocabSize || o.BosToken == model.MaskIndex))
+            throw new SdttException($"BOS/EOS id {o.BosToken} is not a token of this model (vocabulary {model.VocabSize})");
+        return o with { SeqLen = len };
+    }
+}
+
+/// <summary>The ancestral sampler with the network-output cache of mdlm's <c>ddpm_cache</c> (same tokens, fewer calls).</summary>
+public sealed class CachedAncestralSampler : ISampler
+{
+    private readonly AncestralSampler _inner;
+
+    /// <summary>A cached sampler using <paramref name="schedule"/> (default log-linear, ε = 1e-3).</summary>
+    public CachedAncestralSampler(LogLinearSchedule? schedule = null) => _inner = new AncestralSampler(schedule);
+
+    /// <inheritdoc />
+    public SamplingResult Sample(IDenoiser model, SamplingOptions options) => _inner.Sample(model, options with { Cached = true });
+}
