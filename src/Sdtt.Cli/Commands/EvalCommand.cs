@@ -32,10 +32,12 @@ internal static class EvalCommand
         var limit = new Option<int>("--limit") { Description = "Evaluate at most N LAMBADA examples / MC items (0 = all)", DefaultValueFactory = _ => 0 };
         var mauveSeeds = new Option<int>("--mauve-seeds") { Description = "MAUVE seeds (mean ± std)", DefaultValueFactory = _ => 5 };
         var bleuSubset = new Option<int>("--selfbleu-subset") { Description = "Hypotheses drawn for self-BLEU", DefaultValueFactory = _ => 500 };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold for AR models (1 = off)", DefaultValueFactory = _ => 1.0 };
+        var categorical = new Option<string>("--categorical") { Description = "Precision of the diffusion sampler's categorical draw: f64 (default) or f32 (the reference)", DefaultValueFactory = _ => "f64" };
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, categorical };
         cmd.Subcommands.Add(CompareCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
         cmd.Subcommands.Add(MakeMcCommand());
@@ -54,7 +56,15 @@ internal static class EvalCommand
             var files = ParseData(parse.GetValue(data) ?? Array.Empty<string>());
             TorchRuntime.EnsureLoaded();
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
-            var loaded = EvalModels.Load(modelDir, dev);
+            var precision = parse.GetValue(categorical)!.ToLowerInvariant() switch
+            {
+                "f64" or "float64" => Sampling.CategoricalPrecision.Float64,
+                "f32" or "float32" => Sampling.CategoricalPrecision.Float32,
+                var c => throw new SdttException($"--categorical: unknown '{c}' (f64 or f32)"),
+            };
+            double tp = parse.GetValue(topP);
+            if (!(tp > 0 && tp <= 1)) throw new SdttException("--top-p must be in (0, 1]");
+            var loaded = EvalModels.Load(modelDir, dev, tp, precision);
             IJudge? judgeModel = null;
             var judgeDir = parse.GetValue(judge);
             if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
@@ -64,7 +74,7 @@ internal static class EvalCommand
             var samplesPath = parse.GetValue(samples);
             if (samplesPath is not null) given = SampleFile.Read(samplesPath, parse.GetValue(numSamples));
             var save = parse.GetValue(saveSamples);
-            var sampler = loaded.Sampler is null ? null : new Func<int, int, int, Action<int>?, List<int[]>>((n, l, s, p) =>
+            var sampler = new Func<int, int, int, Action<int>?, List<int[]>>((n, l, s, p) =>
             {
                 var rows = loaded.Sampler(n, l, parse.GetValue(steps), s, parse.GetValue(batch), p);
                 if (save is not null) SampleFile.Write(save, rows);

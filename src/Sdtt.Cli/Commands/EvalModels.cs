@@ -1,31 +1,36 @@
 using Sdtt.Evaluation;
 using Sdtt.IO;
 using Sdtt.Models;
+using Sdtt.Sampling;
 using static TorchSharp.torch;
 
 namespace Sdtt.Cli.Commands;
 
-/// <summary>The evaluated model as loaded from a folder, with its sampler when one exists.</summary>
+/// <summary>The evaluated model as loaded from a folder, with its sampler: (numSamples, seqLen, steps, seed, batch, progress).</summary>
 internal sealed record LoadedModel(IDenoiser? Diffusion, IJudge? Ar, int ModelLength,
-    Func<int, int, int, int, int, Action<int>?, List<int[]>>? Sampler);
+    Func<int, int, int, int, int, Action<int>?, List<int[]>> Sampler);
 
-/// <summary>Loads evaluated models and judges from folders.</summary>
+/// <summary>Loads evaluated models and judges from folders: GPT-2-style folders (config.json with model_type gpt2) through
+/// <see cref="GptModelFolder"/>, anything else as a diffusion DiT through <see cref="ModelFolder.LoadDit"/>.</summary>
 internal static class EvalModels
 {
-    /// <summary>True when config.json describes a GPT-2-style AR model.</summary>
-    public static bool IsAr(string dir) =>
-        ModelFolder.ReadConfigJson(dir)["model_type"]?.GetValue<string>() is string t && t.Equals("gpt2", StringComparison.OrdinalIgnoreCase);
-
-    public static LoadedModel Load(string dir, Device device)
+    public static LoadedModel Load(string dir, Device device, double topP, CategoricalPrecision precision)
     {
-        if (IsAr(dir)) throw new SdttException($"{dir}: AR (GPT-2) models are not supported by this build of eval");
+        if (GptModelFolder.IsGptFolder(dir))
+        {
+            var gpt = GptModelFolder.Load(dir, device);
+            var judge = new GptJudge(gpt);
+            return new LoadedModel(null, judge, gpt.Config.NPositions,
+                (n, l, _, seed, batch, p) => Samplers.Autoregressive(gpt, n, l, seed, batch, topP, p));
+        }
         var dit = ModelFolder.LoadDit(dir, device);
-        return new LoadedModel(dit, null, dit.Config.ModelLength, null);
+        return new LoadedModel(dit, null, dit.Config.ModelLength,
+            (n, l, steps, seed, batch, p) => Samplers.Diffusion(dit, n, l, steps, seed, batch, cached: true, precision, p));
     }
 
     public static IJudge LoadJudge(string dir, Device device)
     {
-        if (!IsAr(dir)) throw new SdttException($"{dir}: a judge must be a GPT-2-style AR model folder (config.json with model_type gpt2)");
-        throw new SdttException($"{dir}: AR judges are not supported by this build of eval");
+        if (!GptModelFolder.IsGptFolder(dir)) throw new SdttException($"{dir}: a judge must be a GPT-2-style AR model folder (config.json with model_type gpt2)");
+        return new GptJudge(GptModelFolder.Load(dir, device));
     }
 }

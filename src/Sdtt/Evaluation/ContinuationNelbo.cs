@@ -8,7 +8,8 @@ namespace Sdtt.Evaluation;
 /// <summary>Monte-Carlo NELBO of a span of a sequence given the rest, for a masked diffusion model (the estimator of SDTT's
 /// <c>eval_suffix_nll</c>, reference F.3): N copies of the sequence, one t per copy from the shifted lattice
 /// (ε = 1e−5), every token masked with probability m(t), then every token outside the span restored; the loss of a copy is
-/// Σ over masked positions of −log p_θ(true token) / t; the estimate is the mean over the N copies (nats, for the whole span).</summary>
+/// Σ over masked positions of −log p_θ(true token) / t (the network sees σ(t), which only matters for time-conditioned
+/// models); the estimate is the mean over the N copies (nats, for the whole span).</summary>
 public static class ContinuationNelbo
 {
     /// <summary>Default number of Monte-Carlo draws (SDTT: one batch of 32).</summary>
@@ -34,7 +35,8 @@ public static class ContinuationNelbo
         var inSpan = pos.ge(spanStart).logical_and(pos.lt(spanEnd));
         xt = where(inSpan, xt, x0);
         var dev = model.Device;
-        var (_, rowSums) = MdlmLoss.Compute(model, x0.to(dev), xt.to(dev), t.to(dev), schedule);
+        var td = t.to(dev);
+        var (_, rowSums) = MdlmLoss.Compute(model, x0.to(dev), xt.to(dev), td, schedule, schedule.Sigma(td));
         return rowSums.to(ScalarType.Float64).mean().item<double>();
     }
 }

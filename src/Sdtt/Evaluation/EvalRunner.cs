@@ -1,4 +1,5 @@
 using Sdtt.Data;
+using Sdtt.Diffusion;
 using Sdtt.Models;
 using static TorchSharp.torch;
 
@@ -20,7 +21,8 @@ namespace Sdtt.Evaluation;
 /// <param name="LambadaFile">LAMBADA JSONL.</param>
 /// <param name="McFile">Multiple-choice JSONL.</param>
 /// <param name="NelboData">Prepared token folder (valid split) for nelbo.</param>
-/// <param name="NelboMaxSequences">Cap on validation sequences (≤ 0: all).</param>
+/// <param name="NelboMaxSequences">Cap on validation sequences (≤ 0: all), rounded up to whole batches. The estimator is
+/// the trainer's <see cref="NelboEvaluator"/> (MDLM: stratified t, ε = 1e−3, one t per sequence) with seed <see cref="Seed"/>.</param>
 /// <param name="MauveReference">Reference texts for MAUVE (JSONL text/tokens, or a prepared token folder).</param>
 public sealed record EvalSettings(
     IReadOnlyCollection<string> Metrics, int NumSamples = 64, int SeqLen = 128, int? Steps = null, int Seed = 0, int BatchSize = 8,
@@ -170,10 +172,12 @@ public static class EvalRunner
         if (metrics.Contains("nelbo"))
         {
             using var data = TokenDataset.Open(s.NelboData!, "valid");
-            var o = new ValidationNelboOptions(BatchSize: s.BatchSize, MaxSequences: s.NelboMaxSequences, Seed: s.Seed);
-            long n = o.MaxSequences > 0 ? Math.Min(o.MaxSequences, data.Count) : data.Count;
-            var r = ValidationNelbo.Compute(inputs.Diffusion!, data, o, P("valid NELBO", n));
-            nelbo = new NelboSection(r.Nll, r.Perplexity, r.BitsPerToken, r.Sequences, r.Tokens, s.NelboData!);
+            long n = s.NelboMaxSequences > 0 ? Math.Min(s.NelboMaxSequences, data.Count) : data.Count;
+            int maxBatches = (int)((n + s.BatchSize - 1) / s.BatchSize);
+            var o = new NelboOptions(BatchSize: s.BatchSize, MaxBatches: maxBatches, Seed: s.Seed);
+            var tick = P("valid NELBO", maxBatches);
+            var r = NelboEvaluator.Evaluate(inputs.Diffusion!, data, o, tick is null ? null : new BatchTicks(tick));
+            nelbo = new NelboSection(r.Nll, r.Ppl, r.Bpd, r.Sequences, r.Tokens, s.NelboData!);
             Lap("nelbo");
         }
 
@@ -226,5 +230,12 @@ public static class EvalRunner
         }
         if (rows.Count < 2) throw new SdttException($"{path}: MAUVE needs at least 2 reference sequences");
         return rows;
+    }
+
+    /// <summary>Adapts the evaluator's (done, total) batch reports to a tick callback.</summary>
+    sealed class BatchTicks(Action<int> tick) : IProgress<(long Done, long Total)>
+    {
+        long _last;
+        public void Report((long Done, long Total) value) { tick((int)(value.Done - _last)); _last = value.Done; }
     }
 }

@@ -54,12 +54,12 @@ public class EvalRunnerTests
             TokenFolder(dir, rows, 16);
             var model = new ConstantDenoiser(100, c: 4, p: 0.6);
             using var data = TokenDataset.Open(dir, "valid");
-            var r = ValidationNelbo.Compute(model, data, new ValidationNelboOptions(BatchSize: 100, Seed: 2));
+            var r = NelboEvaluator.Evaluate(model, data, new NelboOptions(BatchSize: 100, Seed: 2));
             double expected = 0.999 * rows.SelectMany(x => x).Average(t => model.Nll(t));
             Assert.Equal(expected, r.Nll, expected * 0.03);
             Assert.Equal(1500 * 16, r.Tokens);
-            Assert.Equal(Math.Exp(r.Nll), r.Perplexity, 1e-9);
-            var again = ValidationNelbo.Compute(model, data, new ValidationNelboOptions(BatchSize: 100, Seed: 2));
+            Assert.Equal(Math.Exp(r.Nll), r.Ppl, 1e-9);
+            var again = NelboEvaluator.Evaluate(model, data, new NelboOptions(BatchSize: 100, Seed: 2));
             Assert.Equal(r.Nll, again.Nll);
         }
         finally { Directory.Delete(dir, true); }
