@@ -34,10 +34,13 @@ internal static class EvalCommand
         var bleuSubset = new Option<int>("--selfbleu-subset") { Description = "Hypotheses drawn for self-BLEU", DefaultValueFactory = _ => 500 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold for AR models (1 = off)", DefaultValueFactory = _ => 1.0 };
         var categorical = new Option<string>("--categorical") { Description = "Precision of the diffusion sampler's categorical draw: f64 (default) or f32 (the reference)", DefaultValueFactory = _ => "f64" };
+        var mauvePrefix = new Option<int>("--mauve-prefix") { Description = "MAUVE: 0 = unconditional samples; P > 0 = SDTT protocol (continuations of each reference's first P tokens; SDTT: 50 with --seq-len 100)", DefaultValueFactory = _ => 0 };
+        var mauveCont = new Option<int>("--mauve-continuations") { Description = "Continuations per prefix in conditional MAUVE", DefaultValueFactory = _ => 5 };
+        var mauveRefs = new Option<int>("--mauve-references") { Description = "Most MAUVE references (0 = automatic)", DefaultValueFactory = _ => 0 };
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, categorical };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, categorical, mauvePrefix, mauveCont, mauveRefs };
         cmd.Subcommands.Add(CompareCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
         cmd.Subcommands.Add(MakeMcCommand());
@@ -84,11 +87,12 @@ internal static class EvalCommand
                 parse.GetValue(seed), parse.GetValue(batch), proto, new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
                 null, parse.GetValue(mauveSeeds), parse.GetValue(draws), parse.GetValue(limit),
                 files.GetValueOrDefault("lambada"), files.GetValueOrDefault("mc"), files.GetValueOrDefault("nelbo"), parse.GetValue(nelboMax),
-                files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"));
+                files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"), parse.GetValue(mauvePrefix), parse.GetValue(mauveCont), parse.GetValue(mauveRefs));
             var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
             {
                 ModelPath = modelDir, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
                 Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
+                PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
                 Log = m => Console.Error.WriteLine(m),
             }, settings));
             PrintReport(report);

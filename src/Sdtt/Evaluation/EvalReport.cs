@@ -10,8 +10,9 @@ public sealed record GenPplSection(string Protocol, double Perplexity, double Me
 /// <summary>Self-BLEU in a report.</summary>
 public sealed record SelfBleuSection(double Score, int Hypotheses, int References, int MaxOrder, string Smoothing, int Seed);
 
-/// <summary>MAUVE in a report.</summary>
-public sealed record MauveSection(double Mean, double Std, double[] Scores, int[] Seeds, int Buckets, int PcaComponents, int NumReference, int NumModel, double ScalingFactor, string Reference);
+/// <summary>MAUVE in a report (Prefix = 0: unconditional samples; else prefix-conditioned continuations per reference).</summary>
+public sealed record MauveSection(double Mean, double Std, double[] Scores, int[] Seeds, int Buckets, int PcaComponents, int NumReference, int NumModel,
+    double ScalingFactor, string Reference, int Prefix = 0, int Continuations = 0);
 
 /// <summary>LAMBADA in a report.</summary>
 public sealed record LambadaSection(string Kind, double Accuracy, double Perplexity, double MeanWordNll, int Examples, int Draws, string File);

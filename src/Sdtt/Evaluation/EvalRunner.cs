@@ -24,11 +24,17 @@ namespace Sdtt.Evaluation;
 /// <param name="NelboMaxSequences">Cap on validation sequences (≤ 0: all), rounded up to whole batches. The estimator is
 /// the trainer's <see cref="NelboEvaluator"/> (MDLM: stratified t, ε = 1e−3, one t per sequence) with seed <see cref="Seed"/>.</param>
 /// <param name="MauveReference">Reference texts for MAUVE (JSONL text/tokens, or a prepared token folder).</param>
+/// <param name="MauvePrefix">0: MAUVE compares the unconditional samples with the references. P &gt; 0: the SDTT protocol —
+/// for each reference of at least SeqLen tokens, <paramref name="MauveContinuations"/> samples are generated with its first P
+/// tokens fixed (SDTT: P = 50, SeqLen = 100, 5 continuations, 1,024 references).</param>
+/// <param name="MauveContinuations">Continuations per prefix in the conditional protocol.</param>
+/// <param name="MauveReferences">Most references used (≤ 0: NumSamples, or NumSamples / continuations when conditional).</param>
 public sealed record EvalSettings(
     IReadOnlyCollection<string> Metrics, int NumSamples = 64, int SeqLen = 128, int? Steps = null, int Seed = 0, int BatchSize = 8,
     GenPplProtocol Protocol = GenPplProtocol.Sdtt, SelfBleuOptions? SelfBleu = null, MauveOptions? Mauve = null, int MauveSeeds = 5,
     int Draws = ContinuationNelbo.DefaultDraws, int Limit = 0, string? LambadaFile = null, string? McFile = null,
-    string? NelboData = null, int NelboMaxSequences = 0, string? MauveReference = null);
+    string? NelboData = null, int NelboMaxSequences = 0, string? MauveReference = null,
+    int MauvePrefix = 0, int MauveContinuations = 5, int MauveReferences = 0);
 
 /// <summary>The models and samples an evaluation works on. Exactly one of <see cref="Diffusion"/> / <see cref="Ar"/> is the
 /// evaluated model.</summary>
@@ -50,6 +56,8 @@ public sealed class EvalInputs
     public string? SamplesPath { get; init; }
     /// <summary>Generates (numSamples, seqLen, seed, progress) → token rows.</summary>
     public Func<int, int, int, Action<int>?, List<int[]>>? Sampler { get; init; }
+    /// <summary>Generates (prompt, n, seqLen, seed) → n rows of seqLen tokens starting with the prompt (conditional MAUVE).</summary>
+    public Func<int[], int, int, int, List<int[]>>? PromptSampler { get; init; }
     /// <summary>Tokenizer of LAMBADA and multiple choice.</summary>
     public EvalTokenizer Tokenizer { get; init; } = EvalTokenizer.Gpt2;
     /// <summary>Device name for the report.</summary>
@@ -87,7 +95,7 @@ public static class EvalRunner
         Action<int>? P(string label, long total) => inputs.Progress?.Invoke(label, total);
         void Lap(string name) { seconds[name] = Math.Round(sw.Elapsed.TotalSeconds, 3); sw.Restart(); }
 
-        bool needSamples = metrics.Overlaps(new[] { "genppl", "entropy", "selfbleu", "distinct", "mauve" });
+        bool needSamples = metrics.Overlaps(new[] { "genppl", "entropy", "selfbleu", "distinct" }) || (metrics.Contains("mauve") && s.MauvePrefix <= 0);
         bool needJudge = metrics.Contains("genppl") || metrics.Contains("mauve");
         if (needJudge && inputs.Judge is null) throw new SdttException("genppl and mauve need a judge (--judge DIR)");
         if (metrics.Contains("lambada") && s.LambadaFile is null) throw new SdttException("lambada needs a LAMBADA JSONL file (--data lambada=FILE)");
@@ -135,14 +143,32 @@ public static class EvalRunner
         MauveSection? mauve = null;
         if (metrics.Contains("mauve"))
         {
-            var reference = LoadReference(s.MauveReference!, s.SeqLen, s.NumSamples);
+            bool conditional = s.MauvePrefix > 0;
+            if (conditional && (s.MauvePrefix >= s.SeqLen || inputs.PromptSampler is null))
+                throw new SdttException(inputs.PromptSampler is null ? "conditional MAUVE needs a model with a sampler" : "--mauve-prefix must be shorter than --seq-len");
+            int cap = s.MauveReferences > 0 ? s.MauveReferences : conditional ? Math.Max(2, s.NumSamples / Math.Max(1, s.MauveContinuations)) : s.NumSamples;
+            var reference = LoadReference(s.MauveReference!, s.SeqLen, cap, minLength: conditional ? s.SeqLen : 1);
+            if (reference.Count > cap) reference = reference.Take(cap).ToList();
             var judge = inputs.Judge!;
+            List<int[]> model;
+            if (conditional)
+            {
+                model = new List<int[]>();
+                var tick = P("MAUVE conditional sampling", reference.Count);
+                for (int i = 0; i < reference.Count; i++)
+                {
+                    model.AddRange(inputs.PromptSampler!(reference[i][..s.MauvePrefix], s.MauveContinuations, s.SeqLen, s.Seed + 200 + i));
+                    tick?.Invoke(1);
+                }
+            }
+            else model = samples!.Tokens;
             using var pf = FeatureExtractor.Extract(judge, reference, s.SeqLen, s.BatchSize, P("MAUVE features (reference)", reference.Count));
-            using var qf = FeatureExtractor.Extract(judge, samples!.Tokens, s.SeqLen, s.BatchSize, P("MAUVE features (model)", samples.Tokens.Count));
+            using var qf = FeatureExtractor.Extract(judge, model, s.SeqLen, s.BatchSize, P("MAUVE features (model)", model.Count));
             var o = s.Mauve ?? new MauveOptions();
             var seeds = Enumerable.Range(1, Math.Max(1, s.MauveSeeds)).ToArray();
             var r = Mauve.ComputeSeeds(pf, qf, seeds, o);
-            mauve = new MauveSection(r.Mean, r.Std, r.Scores, r.Seeds, r.Buckets, r.PcaComponents, reference.Count, samples.Tokens.Count, o.ScalingFactor, s.MauveReference!);
+            mauve = new MauveSection(r.Mean, r.Std, r.Scores, r.Seeds, r.Buckets, r.PcaComponents, reference.Count, model.Count, o.ScalingFactor, s.MauveReference!,
+                s.MauvePrefix, conditional ? s.MauveContinuations : 0);
             Lap("mauve");
         }
 
@@ -208,14 +234,16 @@ public static class EvalRunner
     }
 
     /// <summary>MAUVE reference sequences, each cut to its first <paramref name="seqLen"/> tokens: the valid split of a
-    /// prepared token folder (its first <paramref name="max"/> sequences), or every row of a JSONL file of texts/tokens.</summary>
-    public static List<int[]> LoadReference(string path, int seqLen, int max)
+    /// prepared token folder (its first <paramref name="max"/> sequences), or the rows of a JSONL file of texts/tokens that
+/// have at least <paramref name="minLength"/> tokens.</summary>
+    public static List<int[]> LoadReference(string path, int seqLen, int max, int minLength = 1)
     {
         var rows = new List<int[]>();
         if (Directory.Exists(path))
         {
             using var data = TokenDataset.Open(path, "valid");
             long n = Math.Min(data.Count, Math.Max(2, max));
+            if (data.SeqLen < minLength) throw new SdttException($"{path}: sequences of {data.SeqLen} tokens are shorter than the {minLength} MAUVE needs");
             var buf = new long[data.SeqLen];
             for (long i = 0; i < n; i++)
             {
@@ -226,7 +254,7 @@ public static class EvalRunner
         else
         {
             var set = SampleFile.Read(path);
-            rows.AddRange(set.Tokens.Where(t => t.Length > 0).Select(t => t.Length > seqLen ? t[..seqLen] : t));
+            rows.AddRange(set.Tokens.Where(t => t.Length >= minLength && t.Length > 0).Select(t => t.Length > seqLen ? t[..seqLen] : t));
         }
         if (rows.Count < 2) throw new SdttException($"{path}: MAUVE needs at least 2 reference sequences");
         return rows;

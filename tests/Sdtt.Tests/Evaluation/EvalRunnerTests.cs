@@ -107,6 +107,38 @@ public class EvalRunnerTests
     }
 
     [Fact]
+    public void ConditionalMauveContinuesEachReferencePrefix()
+    {
+        TorchRuntime.EnsureLoaded();
+        var dir = TempDir();
+        try
+        {
+            var rng = new Random(8);
+            var refs = Enumerable.Range(0, 10).Select(i => Enumerable.Range(0, i == 3 ? 5 : 12).Select(_ => rng.Next(0, 500)).ToArray()).ToList();
+            SampleFile.Write(Path.Combine(dir, "ref.jsonl"), refs);
+            var prompts = new List<int[]>();
+            var report = EvalRunner.Run(new EvalInputs
+            {
+                ModelPath = "m", Diffusion = new ConstantDenoiser(50258, 3, 0.5), Judge = FakeJudge.Uniform(50257),
+                PromptSampler = (prompt, n, len, seed) =>
+                {
+                    prompts.Add(prompt);
+                    return Enumerable.Range(0, n).Select(k => prompt.Concat(Enumerable.Range(0, len - prompt.Length).Select(j => (j * 7 + k + seed) % 500)).ToArray()).ToList();
+                },
+            }, new EvalSettings(new[] { "mauve" }, NumSamples: 12, SeqLen: 10, MauveReference: Path.Combine(dir, "ref.jsonl"),
+                Mauve: new MauveOptions(KMeans: new KMeansOptions(1, 20)), MauveSeeds: 1, MauvePrefix: 4, MauveContinuations: 3));
+            // 12 samples / 3 continuations = 4 references of ≥ 10 tokens (the 5-token one is skipped), each prompt = its first 4 tokens.
+            var eligible = refs.Where(r => r.Length >= 10).Take(4).ToList();
+            Assert.Equal(eligible.Select(r => r[..4]), prompts);
+            Assert.Equal(4, report.Mauve!.NumReference);
+            Assert.Equal(12, report.Mauve.NumModel);
+            Assert.Equal(4, report.Mauve.Prefix);
+            Assert.Null(report.NumSamples);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void MissingInputsAreClearErrors()
     {
         var model = new ConstantDenoiser(50, 3, 0.5);
