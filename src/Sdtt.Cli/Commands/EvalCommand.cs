@@ -75,7 +75,9 @@ internal static class EvalCommand
             if (len < 2) throw new SdttException("--seq-len must be ≥ 2");
             SampleSet? given = null;
             var samplesPath = parse.GetValue(samples);
-            if (samplesPath is not null) given = SampleFile.Read(samplesPath, parse.GetValue(numSamples));
+            // With --samples, every sample of the file is used unless --num-samples is given explicitly.
+            var nsResult = parse.GetResult(numSamples);
+            if (samplesPath is not null) given = SampleFile.Read(samplesPath, nsResult is null || nsResult.Implicit ? 0 : parse.GetValue(numSamples));
             var save = parse.GetValue(saveSamples);
             var sampler = new Func<int, int, int, Action<int>?, List<int[]>>((n, l, s, p) =>
             {

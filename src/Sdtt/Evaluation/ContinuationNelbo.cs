@@ -25,6 +25,7 @@ public static class ContinuationNelbo
         if (draws < 1) throw new SdttException("NELBO: the number of Monte-Carlo draws must be ≥ 1");
         if (spanStart < 0 || spanEnd > tokens.Count || spanStart >= spanEnd) throw new SdttException("NELBO: empty or invalid span");
         schedule ??= new LogLinearSchedule();
+        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         int l = tokens.Count;
         var row = tensor(tokens.Select(t => (long)t).ToArray(), new long[] { 1, l });

@@ -89,6 +89,7 @@ public static class EvalRunner
     public static EvalReport Run(EvalInputs inputs, EvalSettings s)
     {
         if ((inputs.Diffusion is null) == (inputs.Ar is null)) throw new SdttException("evaluation needs exactly one model (diffusion or AR)");
+        using var noGrad = no_grad();
         var metrics = s.Metrics.ToHashSet();
         var seconds = new Dictionary<string, double>();
         var sw = System.Diagnostics.Stopwatch.StartNew();

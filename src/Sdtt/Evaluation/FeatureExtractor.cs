@@ -14,6 +14,7 @@ public static class FeatureExtractor
         var cut = rows.Select(r => r.Length > cap ? r[..cap] : r).ToList();
         if (cut.Any(r => r.Length == 0)) throw new SdttException("MAUVE: an empty sequence cannot be featurised");
         var feats = new Tensor?[cut.Count];
+        using var noGrad = no_grad();
         foreach (var group in Enumerable.Range(0, cut.Count).GroupBy(i => cut[i].Length))
         {
             var idx = group.ToList();

@@ -89,6 +89,7 @@ public static class Lambada
     /// <summary>Whether one forward pass with tokens[from..to) masked predicts all of them (argmax over non-mask tokens).</summary>
     public static bool SinglePassCorrect(IDenoiser model, IReadOnlyList<int> seq, int from, int to)
     {
+        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         int l = seq.Count;
         var ids = seq.Select(t => (long)t).ToArray();
@@ -137,7 +138,7 @@ public static class Lambada
 
     /// <summary>Teacher-forced scoring of the spans [From, end) of each sequence: summed log-likelihood (negated: NLL) and
     /// whether greedy decoding reproduces every span token. Batched with right padding (a causal judge ignores it).</summary>
-    internal static (double[] Nll, bool[] Correct) ScoreSpansAr(IJudge judge, IReadOnlyList<(int[] Seq, int From)> seqs, int batchSize, Action<int>? progress)
+    internal static (double[] Nll, bool[] Correct) ScoreSpansAr(IJudge judge, IReadOnlyList<(int[] Seq, int From)> seqs, int batchSize, Action<int>? progress, bool greedy = true)
     {
         var nll = new double[seqs.Count];
         var correct = new bool[seqs.Count];
@@ -148,12 +149,12 @@ public static class Lambada
             for (int i = 0; i < n; i++) len = Math.Max(len, seqs[start + i].Seq.Length);
             var ids = new long[n * len];
             for (int i = 0; i < n; i++) for (int l = 0; l < seqs[start + i].Seq.Length; l++) ids[i * len + l] = seqs[start + i].Seq[l];
-            double[] lp; long[] greedy;
+            double[] lp; long[] greedyIds;
             using (var scope = NewDisposeScope())
             {
                 var x = tensor(ids, new long[] { n, len }).to(judge.Device);
                 lp = judge.TokenLogProbs(x).to(ScalarType.Float64).cpu().data<double>().ToArray();
-                greedy = judge.GreedyTokens(x).to(ScalarType.Int64).cpu().data<long>().ToArray();
+                greedyIds = greedy ? judge.GreedyTokens(x).to(ScalarType.Int64).cpu().data<long>().ToArray() : Array.Empty<long>();
             }
             for (int i = 0; i < n; i++)
             {
@@ -162,7 +163,7 @@ public static class Lambada
                 for (int l = from; l < seq.Length; l++)
                 {
                     s -= lp[i * (len - 1) + l - 1];
-                    ok &= greedy[i * (len - 1) + l - 1] == seq[l];
+                    ok &= greedy && greedyIds[i * (len - 1) + l - 1] == seq[l];
                 }
                 nll[start + i] = s;
                 correct[start + i] = ok;

@@ -97,7 +97,7 @@ public static class MultipleChoice
                 if (cont.Length == 0) throw new SdttException("multiple choice: a choice encodes to no token");
                 seqs.Add(Lambada.ArSequence(tok.Bos, ctx, cont, judge.MaxLength));
             }
-        var (nll, _) = Lambada.ScoreSpansAr(judge, seqs, o.BatchSize, null);
+        var (nll, _) = Lambada.ScoreSpansAr(judge, seqs, o.BatchSize, null, greedy: false);
         var scores = new double[its.Count][];
         int k = 0;
         for (int i = 0; i < its.Count; i++)
