@@ -155,18 +155,22 @@ internal static class EvalCommand
             var list = parse.GetValue(reports)!.Select(EvalReport.Read).ToList();
             if (list.Count == 0) throw new SdttException("compare: no reports");
             var rows = EvalComparison.Table(list);
-            var t = new Table();
-            foreach (var c in EvalComparison.Columns) t.AddColumn(Markup.Escape(c));
-            foreach (var r in rows) t.AddRow(r.Select(Markup.Escape).ToArray());
-            AnsiConsole.Write(t);
+            var md = new System.Text.StringBuilder();
+            md.AppendLine("| " + string.Join(" | ", EvalComparison.Columns) + " |");
+            md.AppendLine("|" + string.Concat(EvalComparison.Columns.Select(_ => "---|")));
+            foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", r) + " |");
+            if (CliRunner.Interactive && Console.WindowWidth >= 140)
+            {
+                var t = new Table();
+                foreach (var c in EvalComparison.Columns) t.AddColumn(Markup.Escape(c));
+                foreach (var r in rows) t.AddRow(r.Select(Markup.Escape).ToArray());
+                AnsiConsole.Write(t);
+            }
+            else Console.Write(md.ToString()); // a wide table wraps badly in narrow terminals and logs
             var dir = parse.GetValue(outDir);
             if (dir is not null)
             {
                 Directory.CreateDirectory(dir);
-                var md = new System.Text.StringBuilder();
-                md.AppendLine("| " + string.Join(" | ", EvalComparison.Columns) + " |");
-                md.AppendLine("|" + string.Concat(EvalComparison.Columns.Select(_ => "---|")));
-                foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", r) + " |");
                 var mdPath = Path.Combine(dir, "comparison.md");
                 File.WriteAllText(mdPath + ".sdtt-tmp", md.ToString());
                 File.Move(mdPath + ".sdtt-tmp", mdPath, true);

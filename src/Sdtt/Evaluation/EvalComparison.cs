@@ -36,7 +36,7 @@ public static class EvalComparison
         reports.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Steps ?? int.MaxValue);
 
     /// <summary>Series key of a report: the model folder.</summary>
-    static string SeriesName(EvalReport r) => Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Model)) is { Length: > 0 } n ? n : r.Model;
+    static string SeriesName(EvalReport r) => EvalReport.ShortName(r.Model);
 
     /// <summary>Plots generative perplexity (left axis, solid) and unigram entropy (right axis, dashed) against sampling
     /// steps (log2 axis), one series per model; reports without steps (AR models, sample files) become horizontal lines.

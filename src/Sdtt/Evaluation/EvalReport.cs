@@ -68,6 +68,20 @@ public sealed record EvalReport
     /// <summary>Wall-clock seconds per stage.</summary>
     public Dictionary<string, double> Seconds { get; init; } = new();
 
+    /// <summary>A short name for a model folder: its last component, or "parent/model" when the folder is just "model"
+    /// (the layout of training runs).</summary>
+    public static string ShortName(string path)
+    {
+        var full = Path.TrimEndingDirectorySeparator(path);
+        var name = Path.GetFileName(full);
+        if (name is "model" or "")
+        {
+            var parent = Path.GetFileName(Path.GetDirectoryName(full) ?? "");
+            if (!string.IsNullOrEmpty(parent)) return $"{parent}/{(name == "" ? full : name)}";
+        }
+        return name.Length > 0 ? name : path;
+    }
+
     /// <summary>JSON options of reports (snake_case, indented, nulls omitted).</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()
     {

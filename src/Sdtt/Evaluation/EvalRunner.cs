@@ -208,7 +208,7 @@ public static class EvalRunner
             Lap("nelbo");
         }
 
-        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(inputs.ModelPath));
+        var name = EvalReport.ShortName(inputs.ModelPath);
         return new EvalReport
         {
             Model = inputs.ModelPath,
