@@ -85,6 +85,18 @@ internal static class EvalCommand
                 if (save is not null) SampleFile.Write(save, rows);
                 return rows;
             });
+            if (parse.GetValue(metrics)!.Split(',').Any(m => m.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)))
+            {
+                // "all" = every metric whose inputs were given; say which were left out.
+                var skipped = new List<string>();
+                void Drop(string m, bool cond, string why) { if (cond && metricList.Remove(m)) skipped.Add($"{m} ({why})"); }
+                Drop("genppl", judgeModel is null, "no --judge");
+                Drop("mauve", judgeModel is null || (!files.ContainsKey("mauve") && !files.ContainsKey("nelbo")), judgeModel is null ? "no --judge" : "no reference texts");
+                Drop("lambada", !files.ContainsKey("lambada"), "no lambada= data");
+                Drop("mc", !files.ContainsKey("mc"), "no mc= data");
+                Drop("nelbo", loaded.Diffusion is null || !files.ContainsKey("nelbo"), loaded.Diffusion is null ? "AR model" : "no nelbo= data");
+                if (skipped.Count > 0) Console.Error.WriteLine($"all: skipping {string.Join(", ", skipped)}");
+            }
             var settings = new EvalSettings(metricList, parse.GetValue(numSamples), len, loaded.Diffusion is not null ? parse.GetValue(steps) : null,
                 parse.GetValue(seed), parse.GetValue(batch), proto, new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
                 null, parse.GetValue(mauveSeeds), parse.GetValue(draws), parse.GetValue(limit),
