@@ -44,6 +44,16 @@ public class EvalCliTests
             Assert.True(File.Exists(Path.Combine(dir, "cmp", "comparison.md")));
             Assert.True(File.Exists(Path.Combine(dir, "cmp", "comparison.json")));
 
+            // "all" runs what its inputs allow: no judge → no genppl/MAUVE; no data → no LAMBADA/MC/NELBO.
+            string allReport = Path.Combine(dir, "all.json");
+            Assert.Equal(0, Sdtt("eval", "--model", Path.Combine(dir, "model"), "--samples", Path.Combine(dir, "samples.jsonl"),
+                "--metrics", "all", "--device", "cpu", "--out", allReport));
+            var all = EvalReport.Read(allReport);
+            Assert.Null(all.GenPpl);
+            Assert.Null(all.Lambada);
+            Assert.NotNull(all.SelfBleu);
+            Assert.NotNull(all.Distinct);
+
             // Bad input is a one-line error with exit code 1.
             Assert.Equal(1, Sdtt("eval", "--model", Path.Combine(dir, "nope"), "--metrics", "entropy"));
             Assert.Equal(1, Sdtt("eval", "--model", Path.Combine(dir, "model"), "--metrics", "entropy,bogus"));
