@@ -9,8 +9,11 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return InfoCommand.Create();
+        yield return PrepareCommand.Create();
+        yield return DownloadCommand.Create();
         yield return TrainCommand.Create();
         yield return BenchCommand.Create();
+        yield return SampleCommand.Create();
         yield return EvalCommand.Create();
     }
 }

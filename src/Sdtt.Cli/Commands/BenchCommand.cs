@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Sdtt.Benchmarks;
 using Sdtt.Native;
-using Spectre.Console;
 
 namespace Sdtt.Cli.Commands;
 
@@ -23,21 +22,22 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto (the defaults of the other options depend on it)", DefaultValueFactory = _ => "cpu" };
         var sizes = new Option<string?>("--sizes") { Description = "Comma-separated sizes: tiny, demo, small, medium, large, xl (1.3B: D 2048, 16 heads, 21 blocks). CPU default: demo; CUDA: small,medium,large,xl" };
         var batch = new Option<int?>("--batch") { Description = "Sequences per batch (default 8, as the paper)" };
-        var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sequence (CPU default 256; CUDA 1024)" };
-        var steps = new Option<string?>("--steps") { Description = "Comma-separated diffusion step counts (CPU default 256,128,64,32,16; CUDA 1024,…,8)" };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sequence (CPU default 128; CUDA 1024)" };
+        var steps = new Option<string?>("--steps") { Description = "Comma-separated diffusion step counts (CPU default 16,8,4,2,1; CUDA 1024,…,8)" };
         var repeats = new Option<int?>("--repeats") { Description = "Timed runs per configuration; the median is reported (CPU default 3; CUDA 5)" };
-        var warmup = new Option<int?>("--warmup") { Description = "Untimed runs first (CPU default 1; CUDA 2)" };
+        var warmup = new Option<int?>("--warmup") { Description = "Untimed runs once per model and method before its first configuration (CPU default 1; CUDA 2)" };
         var precision = new Option<string?>("--precision") { Description = "fp32, bf16 or both (same precision on both sides; CPU default fp32, CUDA bf16)" };
         var methods = new Option<string?>("--methods") { Description = "Comma-separated: diffusion, diffusion-cached, ar-kv, ar-nocache (default: the first three)" };
         var cachedOnly = new Option<bool>("--cached-only") { Description = "Diffusion: only the cached sampler (plus AR)" };
         var uncachedOnly = new Option<bool>("--uncached-only") { Description = "Diffusion: only the uncached sampler (plus AR)" };
         var arNoCache = new Option<bool>("--ar-nocache") { Description = "Also time AR without the KV cache (quadratic; slow)" };
-        var budget = new Option<double?>("--budget") { Description = "Estimated seconds allowed per size and precision; work that would exceed it is skipped with a note (CPU default 420; CUDA 1800; 0 = no limit)" };
+        var budget = new Option<double?>("--budget") { Description = "Estimated seconds allowed per size and precision; work that would exceed it is skipped with a note (CPU default 300; CUDA 1800; 0 = no limit)" };
         var seed = new Option<long>("--seed") { Description = "Seed of the model initialisation and of sampling", DefaultValueFactory = _ => 1 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for libtorch (0 = libtorch default)" };
+        var chunkRows = new Option<int>("--chunk-rows") { Description = "Masked rows per output-layer chunk in the diffusion sampler (0 = 128 on CPU, 2048 on CUDA)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for latency.csv and latency.png (default bench-latency)" };
         var cmd = new Command("latency", "Time diffusion sampling (uncached and cached) at several step counts against AR generation with a KV cache, untrained models of equal size")
-            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, outDir };
+            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, chunkRows, outDir };
         cmd.SetGuardedAction(parse =>
         {
             TorchRuntime.EnsureLoaded();
@@ -59,18 +59,14 @@ internal static class BenchCommand
             if (parse.GetValue(arNoCache) && !ms.Contains(LatencyMethod.ArNoCache)) ms.Add(LatencyMethod.ArNoCache);
             o = o with { Methods = ms.Distinct().ToArray() };
             if (parse.GetValue(budget) is { } bu) o = o with { BudgetSeconds = bu };
-            o = o with { Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), OutDir = parse.GetValue(outDir) ?? "bench-latency" };
+            o = o with { Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), ChunkRows = parse.GetValue(chunkRows), OutDir = parse.GetValue(outDir) ?? "bench-latency" };
             o.Validate();
 
             Console.Error.WriteLine($"bench latency: sizes {string.Join(",", o.Sizes)}, batch {o.Batch}, {o.SeqLen} tokens, steps {string.Join(",", o.Steps)}, " +
                 $"{o.Warmup} warm-up + {o.Repeats} timed runs, {string.Join("+", o.Precisions)}, methods {string.Join(",", o.Methods.Select(LatencyOptions.MethodName))}, budget {o.BudgetSeconds:F0} s per size");
             var report = LatencyBenchmark.Run(o, line => Console.Error.WriteLine("bench: " + line));
 
-            var table = new Table().AddColumns("size", "params", "precision", "method", "steps", "ms/batch (median)", "tokens/s", "calls", "speedup vs AR-KV");
-            foreach (var r in report.Rows)
-                table.AddRow(r.Size, $"{r.Parameters / 1e6:F1}M", r.Precision, LatencyOptions.MethodName(r.Method), r.Steps?.ToString() ?? "-",
-                    $"{r.MedianMs:F1}", $"{r.TokensPerSecond:F0}", r.NetworkCalls.ToString(), r.SpeedupVsArKv is { } s ? $"{s:F2}x" : "-");
-            AnsiConsole.Write(table);
+            Console.WriteLine(LatencyTable.Markdown(report));
             foreach (var n in report.Notes) Console.WriteLine("note: " + n);
             Console.WriteLine($"device {report.DeviceName}, {report.Threads} threads, total {report.Elapsed.TotalSeconds:F0} s; wrote {Path.Combine(o.OutDir!, "latency.csv")}" +
                 (report.Rows.Count > 0 ? $" and {Path.Combine(o.OutDir!, "latency.png")}" : ""));

@@ -64,6 +64,7 @@ internal static class TrainCommand
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
             TorchRuntime.EnsureLoaded();
+            if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
             opt = opt with { Device = torchDevice.ToString() };
             using var train = TokenDataset.Open(dataDir, "train");
@@ -88,9 +89,17 @@ internal static class TrainCommand
                 $"({opt.Accumulation}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
                 $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
 
-            TrainingResult result = CliRunner.Interactive
-                ? RunInteractive(objective, opt, train, valid, outPath, isResume)
-                : new Trainer(objective, opt, train, valid, outPath, new PlainProgress(opt.LogEvery)).Run(isResume);
+            using var cts = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            TrainingResult result;
+            try
+            {
+                result = CliRunner.Interactive
+                    ? RunInteractive(objective, opt, train, valid, outPath, isResume, cts.Token)
+                    : new Trainer(objective, opt, train, valid, outPath, new PlainProgress(opt.LogEvery)).Run(isResume, cts.Token);
+            }
+            finally { Console.CancelKeyPress -= onCancel; }
 
             var lastVal = result.Validations.Count > 0 ? result.Validations[^1] : default;
             Console.Error.WriteLine($"train: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s" +
@@ -121,7 +130,7 @@ internal static class TrainCommand
         return max;
     }
 
-    private static TrainingResult RunInteractive(ITrainingObjective objective, TrainerOptions opt, TokenDataset train, TokenDataset valid, string outPath, bool resume)
+    private static TrainingResult RunInteractive(ITrainingObjective objective, TrainerOptions opt, TokenDataset train, TokenDataset valid, string outPath, bool resume, CancellationToken cancel)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         TrainingResult? result = null;
@@ -136,11 +145,10 @@ internal static class TrainCommand
                     if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
                     if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
                     task.Value = p.Step;
-                    var eta = p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "";
-                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Key} {v.First().Value:F3}" : "";
-                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s{val}{eta}");
+                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Value:F3}" : "";
+                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{val} {p.TokensPerSecond:N0} tok/s");
                 });
-                result = new Trainer(objective, opt, train, valid, outPath, progress).Run(resume);
+                result = new Trainer(objective, opt, train, valid, outPath, progress).Run(resume, cancel);
             });
         return result!;
     }

@@ -44,13 +44,15 @@ public sealed record LatencyReport(IReadOnlyList<LatencyRow> Rows, IReadOnlyList
 
 /// <summary>The paper's latency protocol with untrained models of equal shape: the diffusion ancestral sampler (uncached and
 /// cached) at several step counts against autoregressive generation of the same number of tokens with a KV cache, batch 8,
-/// warm-up runs then timed repeats, median reported.
+/// warm-up runs then timed repeats, median reported. Warm-up runs are made once per model and method, before its first
+/// (smallest) configuration: they page in the weights and warm the allocator, which does not depend on the step count.
 /// <para>Models: a <see cref="Dit"/> of the size's shape, whose zero-initialised adaLN modulations and output layer are
 /// re-initialised N(0, 0.02²) so its output is a non-uniform distribution (the cached sampler's reuse depends only on whether
 /// a token was revealed in a step, so this does not change its reuse rate, but the sampler then works on a realistic
 /// distribution); and a <see cref="GptModel"/> with the same width, heads and depth, n_positions L + 1, vocabulary 50257 and an
 /// untied head (closest in parameter count to the DiT), GPT-2 initialisation. AR generates L tokens after one BOS token;
-/// diffusion samples L positions (float32 exponential race as in the reference, no top-p, temperature 1).</para></summary>
+/// diffusion samples L positions (float32 exponential race as in the reference, no top-p, temperature 1, masked rows in
+/// chunks of <see cref="LatencyOptions.ChunkRows"/>).</para></summary>
 public static class LatencyBenchmark
 {
     /// <summary>The 1.3B configuration: D 2048, 16 heads, 21 blocks (DiT 1,297,040,722 parameters with the 50258 vocabulary;
@@ -106,7 +108,12 @@ public static class LatencyBenchmark
         var notes = new List<string>();
         void Note(string s) { notes.Add(s); log!("note: " + s); }
         int b = options.Batch, l = options.SeqLen;
-        int runs = options.Warmup + options.Repeats;
+        if (device.type == DeviceType.CPU && LoadAverage() is { } load0)
+        {
+            Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores, {get_num_threads()} libtorch threads");
+            if (double.TryParse(load0.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var l1) && l1 > Environment.ProcessorCount && get_num_threads() > 1)
+                Note("the machine is busy: multi-threaded libtorch timings become erratic when other processes compete for the cores (small ops suffer most, i.e. AR decoding); consider --threads 1");
+        }
 
         foreach (var size in options.Sizes)
         {
@@ -124,21 +131,25 @@ public static class LatencyBenchmark
                 double gflops = ProbeGflops(ditCfg.HiddenSize, b * l, mode, device);
                 var plan = Plan(options, ditCfg, gptCfg, gflops);
                 double budget = options.BudgetSeconds > 0 ? options.BudgetSeconds : double.PositiveInfinity;
-                double calibration = 1.0, spent = 0, estimatedDone = 0;
+                double spent = 0;
+                var calib = new Dictionary<bool, (double Spent, double Estimated)>(); // per family (AR / diffusion)
+                var warmed = new HashSet<LatencyMethod>();
                 log($"{size} {precision}: DiT {ditCfg.ParameterCount:N0} / GPT {gptCfg.ParameterCount:N0} parameters, " +
-                    $"probe {gflops:F0} GFLOP/s, estimated {plan.Sum(p => p.EstimatedSeconds) * runs:F0} s for everything");
+                    $"probe {gflops:F0} GFLOP/s, estimated {plan.Sum(p => p.EstimatedSeconds) * options.Repeats:F0} s for everything (FLOP model)");
 
                 var planned = new List<PlannedRun>();
+                var firstOfMethod = new HashSet<LatencyMethod>();
                 double cumulative = 0;
                 foreach (var p in plan)
                 {
-                    double cost = p.EstimatedSeconds * runs;
+                    double cost = p.EstimatedSeconds * (options.Repeats + (firstOfMethod.Contains(p.Method) ? 0 : options.Warmup));
                     if (cumulative + cost > budget)
                     {
                         Note($"{size} {precision}: skipped {Describe(p)} (estimated {cost:F0} s; budget {budget:F0} s per size, raise --budget)");
                         continue;
                     }
                     cumulative += cost;
+                    firstOfMethod.Add(p.Method);
                     planned.Add(p);
                 }
                 if (!planned.Any(p => p.Method == LatencyMethod.ArKv) && options.Methods.Contains(LatencyMethod.ArKv))
@@ -158,7 +169,7 @@ public static class LatencyBenchmark
                         {
                             if (!Fits(p)) continue;
                             var opts = new ArGenerationOptions { MaxNewTokens = l, Seed = options.Seed, UseCache = p.Method == LatencyMethod.ArKv };
-                            var (times, calls) = Time(runs, options.Warmup, () =>
+                            var (times, calls) = Time(options.Repeats, WarmupFor(p), () =>
                             {
                                 using var scope = NewDisposeScope();
                                 var prompt = ArGenerator.BosPrompt(b, device);
@@ -181,9 +192,10 @@ public static class LatencyBenchmark
                             {
                                 Steps = p.Steps!.Value, NumSamples = b, SeqLen = l, Seed = options.Seed,
                                 Cached = p.Method == LatencyMethod.DiffusionCached, Precision = CategoricalPrecision.Float32,
+                                ChunkRows = options.ChunkRows > 0 ? options.ChunkRows : device.type == DeviceType.CPU ? 128 : 2048,
                                 Cancellation = cancel,
                             };
-                            var (times, calls) = Time(runs, options.Warmup, () => sampler.Sample(dit, so).NetworkCalls, cancel);
+                            var (times, calls) = Time(options.Repeats, WarmupFor(p), () => sampler.Sample(dit, so).NetworkCalls, cancel);
                             Add(p, times, calls, ditCfg.ParameterCount);
                         }
                     }
@@ -195,12 +207,17 @@ public static class LatencyBenchmark
                 var ar = sizeRows.FirstOrDefault(r => r.Method == LatencyMethod.ArKv);
                 rows.AddRange(sizeRows.Select(r => r with { SpeedupVsArKv = ar is null ? null : ar.MedianMs / r.MedianMs }));
 
+                int WarmupFor(PlannedRun p) => warmed.Add(p.Method) ? options.Warmup : 0;
+
                 bool Fits(PlannedRun p)
                 {
-                    double est = p.EstimatedSeconds * runs * calibration;
+                    bool ar = p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache;
+                    double factor = calib.TryGetValue(ar, out var c) && c.Estimated > 0 ? Math.Max(0.05, c.Spent / c.Estimated) : 1.0;
+                    int n = options.Repeats + (warmed.Contains(p.Method) ? 0 : options.Warmup);
+                    double est = p.EstimatedSeconds * n * factor;
                     if (spent + est > budget)
                     {
-                        Note($"{size} {precision}: skipped {Describe(p)} (re-estimated {est:F0} s after measuring, {budget - spent:F0} s of the budget left)");
+                        Note($"{size} {precision}: skipped {Describe(p)} (estimated {est:F0} s from the runs so far, {Math.Max(0, budget - spent):F0} s of the --budget left)");
                         return false;
                     }
                     return true;
@@ -213,15 +230,17 @@ public static class LatencyBenchmark
                     var row = new LatencyRow(size, precision, p.Method, p.Steps, parameters, median, sorted[0], sorted[^1],
                         b * (double)l / (median / 1000.0), calls, null);
                     sizeRows.Add(row);
-                    double runSeconds = times.Sum() / 1000.0 * runs / times.Count;
+                    double runSeconds = lastTotalSeconds;
                     spent += runSeconds;
-                    estimatedDone += p.EstimatedSeconds * runs;
-                    calibration = Math.Max(0.05, spent / estimatedDone);
+                    bool isAr = p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache;
+                    calib.TryGetValue(isAr, out var c);
+                    calib[isAr] = (c.Spent + times.Sum() / 1000.0, c.Estimated + p.EstimatedSeconds * times.Count);
                     log($"{size} {precision} {Describe(p)}: median {median:F1} ms ({row.TokensPerSecond:F0} tokens/s, {calls} network calls)");
                 }
             }
         }
         total.Stop();
+        if (device.type == DeviceType.CPU && LoadAverage() is { } load1) Note($"CPU load average at the end {load1}");
         var report = new LatencyReport(rows, notes, options, device.ToString(), get_num_threads(), total.Elapsed);
         if (options.OutDir is { } dir)
         {
@@ -242,9 +261,9 @@ public static class LatencyBenchmark
         double rate = gflops * 1e9;
         long b = o.Batch, l = o.SeqLen, d = dit.HiddenSize, n = dit.NBlocks, v = dit.VocabSize;
         double trunkPerToken = 24.0 * d * d * n + 4.0 * l * d * n;
-        double rowOut = 2.0 * d * v + 16.0 * v;                 // output layer + SUBS/race per masked row
+        double rowOut = 2.0 * d * v + 100.0 * v;                // output layer + SUBS and exponential race per masked row
         double diffStep = b * l * trunkPerToken + b * l / 2.0 * rowOut;
-        double arKv = l * b * (24.0 * d * d * n + 2.0 * l * d * n + 2.0 * d * gpt.VocabSize + 8.0 * gpt.VocabSize);
+        double arKv = l * b * (24.0 * d * d * n + 2.0 * l * d * n + 2.0 * d * gpt.VocabSize + 30.0 * gpt.VocabSize);
         double arNoCache = b * (l * (l + 1) / 2.0) * 24.0 * d * d * n + b * (l * (double)l * l / 3.0) * 4.0 * d * n + l * b * 2.0 * d * gpt.VocabSize;
         var plan = new List<PlannedRun>();
         if (o.Methods.Contains(LatencyMethod.ArKv)) plan.Add(new(LatencyMethod.ArKv, null, arKv / rate));
@@ -266,22 +285,26 @@ public static class LatencyBenchmark
         rows = Math.Min(rows, 2048);
         var x = randn(new long[] { rows, d }, dtype: dtype, device: device);
         var w = randn(new long[] { 4L * d, d }, dtype: dtype, device: device);
-        _ = nn.functional.linear(x, w).sum().item<float>();
+        _ = nn.functional.linear(x, w).sum().to(ScalarType.Float32).item<float>();
         var sw = Stopwatch.StartNew();
         int reps = 0;
         while (sw.Elapsed.TotalSeconds < 0.3 || reps < 2)
         {
-            _ = nn.functional.linear(x, w).sum().item<float>();
+            _ = nn.functional.linear(x, w).sum().to(ScalarType.Float32).item<float>();
             reps++;
         }
         return 2.0 * rows * d * 4.0 * d * reps / sw.Elapsed.TotalSeconds / 1e9;
     }
 
-    private static (List<double> Ms, int Calls) Time(int runs, int warmup, Func<int> body, CancellationToken cancel)
+    [ThreadStatic] private static double lastTotalSeconds;
+
+    /// <summary><paramref name="warmup"/> untimed runs, then <paramref name="repeats"/> timed ones (ms each).</summary>
+    private static (List<double> Ms, int Calls) Time(int repeats, int warmup, Func<int> body, CancellationToken cancel)
     {
         var times = new List<double>();
         int calls = 0;
-        for (int i = 0; i < runs; i++)
+        var all = Stopwatch.StartNew();
+        for (int i = 0; i < repeats + warmup; i++)
         {
             cancel.ThrowIfCancellationRequested();
             var sw = Stopwatch.StartNew();
@@ -289,6 +312,7 @@ public static class LatencyBenchmark
             sw.Stop();
             if (i >= warmup) times.Add(sw.Elapsed.TotalMilliseconds);
         }
+        lastTotalSeconds = all.Elapsed.TotalSeconds;
         return (times, calls);
     }
 
@@ -312,6 +336,12 @@ public static class LatencyBenchmark
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return null;
+    }
+
+    private static string? LoadAverage()
+    {
+        try { return File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : null; }
+        catch (IOException) { return null; }
     }
 
     private static bool IsOutOfMemory(Exception e)

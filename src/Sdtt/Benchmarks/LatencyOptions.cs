@@ -24,10 +24,10 @@ public sealed record LatencyOptions
     /// <summary>Sequences generated at once (the paper: 8).</summary>
     public int Batch { get; init; } = 8;
     /// <summary>Tokens per sequence L (AR generates L tokens after a BOS; diffusion samples L positions).</summary>
-    public int SeqLen { get; init; } = 256;
+    public int SeqLen { get; init; } = 128;
     /// <summary>Diffusion step counts.</summary>
-    public IReadOnlyList<int> Steps { get; init; } = new[] { 256, 128, 64, 32, 16 };
-    /// <summary>Untimed runs before the timed ones (per configuration).</summary>
+    public IReadOnlyList<int> Steps { get; init; } = new[] { 16, 8, 4, 2, 1 };
+    /// <summary>Untimed runs before the timed ones (once per model and method, before its first configuration).</summary>
     public int Warmup { get; init; } = 1;
     /// <summary>Timed runs per configuration (the median is reported).</summary>
     public int Repeats { get; init; } = 3;
@@ -37,15 +37,18 @@ public sealed record LatencyOptions
     public IReadOnlyList<string> Precisions { get; init; } = new[] { "fp32" };
     /// <summary>Estimated seconds allowed per (size, precision); step counts (largest first) or whole sizes whose estimate
     /// exceeds it are skipped with a printed note. 0 = no limit.</summary>
-    public double BudgetSeconds { get; init; } = 420;
+    public double BudgetSeconds { get; init; } = 300;
     /// <summary>Seed of the model initialisation and of the samplers.</summary>
     public long Seed { get; init; } = 1;
     /// <summary>CPU threads (0 = libtorch default).</summary>
     public int Threads { get; init; }
+    /// <summary>Masked rows the diffusion sampler processes at a time (output layer → SUBS → race); larger chunks make
+    /// fewer, bigger matrix products. 0 = 128 on the CPU, 2048 on CUDA.</summary>
+    public int ChunkRows { get; init; }
     /// <summary>Output folder for latency.csv and latency.png (null = none written).</summary>
     public string? OutDir { get; init; }
 
-    /// <summary>Defaults for a device: CPU = demo size, L 256, steps 256 … 16, 1 warm-up, 3 repeats; CUDA = small … xl,
+    /// <summary>Defaults for a device: CPU = demo size, L 128, steps 16 … 1, 1 warm-up, 3 repeats; CUDA = small … xl,
     /// L 1024, steps 1024 … 8, 2 warm-ups, 5 repeats.</summary>
     public static LatencyOptions ForDevice(string device)
     {
@@ -92,6 +95,7 @@ public sealed record LatencyOptions
         foreach (var p in Precisions)
             if (p is not ("fp32" or "bf16")) throw new SdttException($"--precision: '{p}' is not fp32 or bf16");
         if (BudgetSeconds < 0) throw new SdttException("--budget must be ≥ 0");
+        if (ChunkRows < 0) throw new SdttException($"--chunk-rows must be ≥ 0 (got {ChunkRows})");
         foreach (var s in Sizes) LatencyBenchmark.Shapes(s, SeqLen); // throws on unknown names
         return this;
     }

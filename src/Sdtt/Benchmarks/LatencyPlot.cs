@@ -60,7 +60,7 @@ public static class LatencyPlot
         plt.Axes.Left.TickGenerator = yt;
         plt.Axes.SetLimits(xMin, xMax, Math.Log10(ms.Min()) - 0.15, Math.Log10(ms.Max()) + 0.15);
         var o = report.Options;
-        plt.Title($"latency, batch {o.Batch}, {o.SeqLen} tokens, {report.DeviceName} ({report.Threads} threads), untrained models");
+        plt.Title($"latency, batch {o.Batch}, {o.SeqLen} tokens, {report.DeviceName} ({report.Threads} thread{(report.Threads == 1 ? "" : "s")}), untrained models");
         plt.XLabel("diffusion sampling steps (log scale)");
         plt.YLabel("ms per batch (log scale)");
         plt.ShowLegend(Alignment.UpperLeft);

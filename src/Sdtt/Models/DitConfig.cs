@@ -99,7 +99,7 @@ public sealed record DitConfig(
                 return new DitConfig(
                     Req(m, "hidden_size", source), Req(m, "n_heads", source), Req(m, "n_blocks", source),
                     Int(m, "cond_dim") ?? 128, vocab, Int(m, "length") ?? 1024, Dbl(m, "dropout") ?? 0.1, tc,
-                    Bool(m, "adaptive") ?? (type != "ddit" || (Bool(m, "adaptive") ?? true))).Validate();
+                    Bool(m, "adaptive") ?? true).Validate();
             }
             return new DitConfig(
                 Int(root, "hidden_dim") ?? Int(root, "hidden_size") ?? throw Missing(source, "hidden_dim"),

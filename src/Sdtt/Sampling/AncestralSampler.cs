@@ -43,127 +43,119 @@ public sealed class AncestralSampler : ISampler
             ? (o.Constraint is null ? pc : pc.Merge(o.Constraint)) : o.Constraint;
         constraint?.Validate(b, l, v, mask);
 
-        GeneratorUniformSource? owned = o.Uniforms is null ? new GeneratorUniformSource(o.Seed) : null;
-        IUniformSource uniforms = o.Uniforms ?? owned!;
+        IUniformSource uniforms = o.Uniforms ?? new XoshiroUniformSource(o.Seed);
         var watch = Stopwatch.StartNew();
         int calls = 0;
         bool fillApplied = false;
         using var cache = new StepCache();
         using var outer = NewDisposeScope();
         using var noGrad = no_grad();
-        try
+        var ts = TimeGrid(n, o.Eps);
+        float dtF = (float)StepSize(n, o.Eps);
+        Tensor? fixedMask = null, fixedTokens = null;
+        if (constraint is not null) (fixedMask, fixedTokens) = constraint.ToTensors(b, l, device);
+        Tensor Project(Tensor x) => fixedMask is null ? x : where(fixedMask, fixedTokens!, x);
+
+        // Prior: all MASK, BOS/EOS written once, then the projection.
+        var x = full(b, l, (long)mask, dtype: ScalarType.Int64, device: device);
+        if (o.AddBos) x[.., 0] = o.BosToken;
+        if (o.AddEos) x[.., l - 1] = o.BosToken;
+        x = Project(x);
+        Report(o, -1, n, 1.0, x, mask, false, false, watch);
+
+        for (int i = 0; i < n; i++)
         {
-            var ts = TimeGrid(n, o.Eps);
-            float dtF = (float)StepSize(n, o.Eps);
-            Tensor? fixedMask = null, fixedTokens = null;
-            if (constraint is not null) (fixedMask, fixedTokens) = constraint.ToTensors(b, l, device);
-            Tensor Project(Tensor x) => fixedMask is null ? x : where(fixedMask, fixedTokens!, x);
-
-            // Prior: all MASK, BOS/EOS written once, then the projection.
-            var x = full(b, l, (long)mask, dtype: ScalarType.Int64, device: device);
-            if (o.AddBos) x[.., 0] = o.BosToken;
-            if (o.AddEos) x[.., l - 1] = o.BosToken;
-            x = Project(x);
-            Report(o, -1, n, 1.0, x, mask, false, false, watch);
-
-            for (int i = 0; i < n; i++)
+            o.Cancellation.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var t = ts[i].reshape(1);
+            var s = t - dtF;
+            var mT = _schedule.MoveChance(t);
+            var mS = _schedule.MoveChance(s);
+            var stepU = uniforms.BeginStep(b, l, v, dtype, device);
+            var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
+            long count = rows.shape[0];
+            bool called = false, changed = false;
+            var xNew = x;
+            if (count > 0)
             {
-                o.Cancellation.ThrowIfCancellationRequested();
-                using var stepScope = NewDisposeScope();
-                var t = ts[i].reshape(1);
-                var s = t - dtF;
-                var mT = _schedule.MoveChance(t);
-                var mS = _schedule.MoveChance(s);
-                var stepU = uniforms.BeginStep(b, l, v, dtype, device);
-                var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
-                long count = rows.shape[0];
-                bool called = false, changed = false;
-                var xNew = x;
-                if (count > 0)
+                RowScorer? scorer = null;
+                if (!(cached && cache.Valid))
                 {
-                    RowScorer? scorer = null;
-                    if (!(cached && cache.Valid))
-                    {
-                        cache.Clear();
-                        scorer = RowScorer.Create(model, x, rows, Sigma(model, t, b, device));
-                        calls++;
-                        called = true;
-                        if (cached) cache.Reset(scorer, count * (long)v * 4 <= o.CacheBudgetBytes && model is Dit);
-                    }
-                    try
-                    {
-                        var z = SampleChunks(scorer, cache, rows, count, o, stepU, mT, mS, mask, v);
-                        changed = z.ne(mask).any().item<bool>();
-                        var flat = x.reshape(-1).clone();
-                        flat.index_copy_(0, rows, z);
-                        xNew = Project(flat.reshape(b, l));
-                    }
-                    finally
-                    {
-                        if (!cached) scorer?.Dispose();
-                    }
+                    cache.Clear();
+                    scorer = RowScorer.Create(model, x, rows, Sigma(model, t, b, device));
+                    calls++;
+                    called = true;
+                    if (cached) cache.Reset(scorer, count * (long)v * 4 <= o.CacheBudgetBytes && model is Dit);
                 }
-                if (changed) cache.Clear();
-                x.DetachFromDisposeScope();
-                if (!ReferenceEquals(xNew, x)) { x.Dispose(); xNew.DetachFromDisposeScope(); outer.Attach(xNew); }
-                else outer.Attach(x);
-                x = xNew;
-                Report(o, i, n, ts[i].item<float>(), x, mask, called, false, watch);
-            }
-
-            // Greedy fill of masks left at t = ε.
-            {
-                using var fillScope = NewDisposeScope();
-                var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
-                long count = rows.shape[0];
-                if (count > 0)
+                try
                 {
-                    fillApplied = true;
-                    bool called = false;
-                    RowScorer? scorer = null;
-                    if (!(cached && cache.Valid))
-                    {
-                        scorer = RowScorer.Create(model, x, rows, Sigma(model, ts[n].reshape(1), b, device));
-                        calls++;
-                        called = true;
-                    }
-                    try
-                    {
-                        var zs = new List<Tensor>();
-                        int chunk = 0;
-                        for (long start = 0; start < count; start += o.ChunkRows, chunk++)
-                        {
-                            using var cs = NewDisposeScope();
-                            long c = Math.Min(o.ChunkRows, count - start);
-                            var r = rows.narrow(0, start, c);
-                            var logp = scorer is not null ? scorer.Score(r, start, c) : cache.Get(chunk, r, start, c);
-                            zs.Add(AncestralStep.GreedyRows(logp, mask).MoveToOuterDisposeScope());
-                        }
-                        var flat = x.reshape(-1).clone();
-                        flat.index_copy_(0, rows, cat(zs));
-                        var xNew = Project(flat.reshape(b, l));
-                        x.DetachFromDisposeScope();
-                        x.Dispose();
-                        xNew.DetachFromDisposeScope();
-                        outer.Attach(xNew);
-                        x = xNew;
-                    }
-                    finally { scorer?.Dispose(); }
-                    Report(o, n, n, ts[n].item<float>(), x, mask, called, true, watch);
+                    var z = SampleChunks(scorer, cache, rows, count, o, stepU, mT, mS, mask, v);
+                    changed = z.ne(mask).any().item<bool>();
+                    var flat = x.reshape(-1).clone();
+                    flat.index_copy_(0, rows, z);
+                    xNew = Project(flat.reshape(b, l));
+                }
+                finally
+                {
+                    if (!cached) scorer?.Dispose();
                 }
             }
+            if (changed) cache.Clear();
+            x.DetachFromDisposeScope();
+            if (!ReferenceEquals(xNew, x)) { x.Dispose(); xNew.DetachFromDisposeScope(); outer.Attach(xNew); }
+            else outer.Attach(x);
+            x = xNew;
+            Report(o, i, n, ts[i].item<float>(), x, mask, called, false, watch);
+        }
 
-            var result = x.cpu();
-            var data = result.data<long>().ToArray();
-            var tokens = new long[b][];
-            for (int i = 0; i < b; i++) tokens[i] = data.AsSpan(i * l, l).ToArray();
-            watch.Stop();
-            return new SamplingResult(tokens, calls, n, fillApplied, watch.Elapsed);
-        }
-        finally
+        // Greedy fill of masks left at t = ε.
         {
-            owned?.Dispose();
+            using var fillScope = NewDisposeScope();
+            var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
+            long count = rows.shape[0];
+            if (count > 0)
+            {
+                fillApplied = true;
+                bool called = false;
+                RowScorer? scorer = null;
+                if (!(cached && cache.Valid))
+                {
+                    scorer = RowScorer.Create(model, x, rows, Sigma(model, ts[n].reshape(1), b, device));
+                    calls++;
+                    called = true;
+                }
+                try
+                {
+                    var zs = new List<Tensor>();
+                    int chunk = 0;
+                    for (long start = 0; start < count; start += o.ChunkRows, chunk++)
+                    {
+                        using var cs = NewDisposeScope();
+                        long c = Math.Min(o.ChunkRows, count - start);
+                        var r = rows.narrow(0, start, c);
+                        var logp = scorer is not null ? scorer.Score(r, start, c) : cache.Get(chunk, r, start, c);
+                        zs.Add(AncestralStep.GreedyRows(logp, mask).MoveToOuterDisposeScope());
+                    }
+                    var flat = x.reshape(-1).clone();
+                    flat.index_copy_(0, rows, cat(zs));
+                    var xNew = Project(flat.reshape(b, l));
+                    x.DetachFromDisposeScope();
+                    x.Dispose();
+                    xNew.DetachFromDisposeScope();
+                    outer.Attach(xNew);
+                    x = xNew;
+                }
+                finally { scorer?.Dispose(); }
+                Report(o, n, n, ts[n].item<float>(), x, mask, called, true, watch);
+            }
         }
+
+        var result = x.cpu();
+        var data = result.data<long>().ToArray();
+        var tokens = new long[b][];
+        for (int i = 0; i < b; i++) tokens[i] = data.AsSpan(i * l, l).ToArray();
+        watch.Stop();
+        return new SamplingResult(tokens, calls, n, fillApplied, watch.Elapsed);
     }
 
     /// <summary>z for every masked row, chunk by chunk: log-probs (fresh or cached) → shaping → kernel → race.</summary>
@@ -219,10 +211,11 @@ public sealed class AncestralSampler : ISampler
         if (!(o.Temperature > 0) || double.IsInfinity(o.Temperature)) throw new SdttException($"temperature must be a positive number (got {o.Temperature})");
         if (!(o.TopP > 0 && o.TopP <= 1)) throw new SdttException($"top-p must be in (0, 1] (got {o.TopP})");
         if (!(o.Eps > 0 && o.Eps < 1)) throw new SdttException($"eps must be in (0, 1) (got {o.Eps})");
-        if (o.ChunkRows < 1) throw new SdttException($"chunk rows must be ≥ 1 (got {o.ChunkRows})");
+        if (o.ChunkRows < 0) throw new SdttException($"chunk rows must be ≥ 0 (0 = automatic; got {o.ChunkRows})");
         if ((o.AddBos || o.AddEos) && (o.BosToken < 0 || o.BosToken >= model.VocabSize || o.BosToken == model.MaskIndex))
             throw new SdttException($"BOS/EOS id {o.BosToken} is not a token of this model (vocabulary {model.VocabSize})");
-        return o with { SeqLen = len };
+        int chunk = o.ChunkRows > 0 ? o.ChunkRows : Math.Max(1, SamplingOptions.AutoChunkElements / model.VocabSize);
+        return o with { SeqLen = len, ChunkRows = chunk };
     }
 }
 

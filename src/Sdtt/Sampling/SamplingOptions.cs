@@ -36,13 +36,17 @@ public sealed record SamplingOptions
     public bool AddEos { get; init; }
     /// <summary>Id written by <see cref="AddBos"/>/<see cref="AddEos"/> (GPT-2: 50256).</summary>
     public long BosToken { get; init; } = 50256;
-    /// <summary>Masked rows processed at a time (logits → SUBS → kernel → race); bounds memory at about
-    /// ChunkRows·V·(4 + 3·8) bytes in float64 mode.</summary>
-    public int ChunkRows { get; init; } = 128;
+    /// <summary>Masked rows processed at a time (logits → SUBS → kernel → race); bounds the temporaries at a few
+    /// ChunkRows·V·8-byte tensors. 0 (default) = automatic: <see cref="AutoChunkElements"/>/V rows (20 for GPT-2),
+    /// small enough that the allocator reuses memory instead of mapping fresh pages. Results do not depend on it.</summary>
+    public int ChunkRows { get; init; }
+
+    /// <summary>Elements per chunk of the automatic <see cref="ChunkRows"/> (2^20).</summary>
+    public const int AutoChunkElements = 1 << 20;
     /// <summary>Cached sampler: the most bytes of float32 log-probs kept between steps. Above it the final hidden states
     /// are kept instead and the output layer is recomputed (still exact, saves the transformer trunk only).</summary>
     public long CacheBudgetBytes { get; init; } = 1L << 30;
-    /// <summary>Source of uniforms; null = a <see cref="GeneratorUniformSource"/> seeded with <see cref="Seed"/>.
+    /// <summary>Source of uniforms; null = a <see cref="XoshiroUniformSource"/> seeded with <see cref="Seed"/>.
     /// One <see cref="IUniformSource.BeginStep"/> per step (also for cached steps and steps with nothing masked).</summary>
     public IUniformSource? Uniforms { get; init; }
     /// <summary>Called after the prior (step −1), after every step and after the fill; for streaming and progress.</summary>

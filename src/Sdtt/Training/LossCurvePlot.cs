@@ -21,7 +21,7 @@ public static class LossCurvePlot
         if (valid.Count > 0)
         {
             var s = plt.Add.Scatter(valid.Select(p => p.Step).ToArray(), valid.Select(p => p.Value).ToArray());
-            s.LegendText = $"valid {validKey} (EMA)";
+            s.LegendText = $"validation {validKey} (EMA)";
             s.MarkerSize = 6;
             s.LineWidth = 2;
         }

@@ -41,6 +41,9 @@ public sealed class Trainer
     public MetricsLog Metrics { get; }
     /// <summary>Whether <see cref="Run"/> writes <c>model/</c> at the end (default true).</summary>
     public bool WriteFinalModel { get; init; } = true;
+    /// <summary>Called after the micro-batches of each optimizer step have accumulated their gradients, before clipping
+    /// (for gradient inspection and tests).</summary>
+    public Action<nn.Module, TrainingContext>? GradientsReady { get; init; }
     /// <summary>Whether <see cref="Run"/> draws loss.png (default true).</summary>
     public bool Plot { get; init; } = true;
 
@@ -86,119 +89,126 @@ public sealed class Trainer
         var ctx = new TrainingContext(_opt, device, generator, ema, () => _optimizer!, () => { _optimizer?.Dispose(); _optimizer = NewOptimizer(model); },
             RunDir, m => Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null, m));
 
-        if (resume)
+        try
         {
-            lastGood = Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
-            step = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx);
-            Metrics.TruncateAfter(step);
-            Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
-        }
-        else if (Checkpoints.Last() is not null)
-            throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
-
-        long startStep = step;
-        var losses = new List<double>();
-        var validations = new List<(long, IReadOnlyDictionary<string, double>)>();
-        var params_ = model.parameters().Where(p => p.requires_grad).ToList();
-        long tokensPerStep = (long)_opt.GlobalBatch * _train.SeqLen;
-        var trainClock = new Stopwatch();
-        var wall = Stopwatch.StartNew();
-        double tps = 0;
-
-        while (step < _opt.MaxSteps)
-        {
-            cancel.ThrowIfCancellationRequested();
-            trainClock.Start();
-            ctx.Step = step;
-            torch.random.manual_seed(StepSeed(_opt.Seed, step));
-            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(StepSeed(_opt.Seed, step));
-            _objective.OnStepStart(ctx);
-            double lr = _opt.Lr * _opt.LrFactor(step);
-            foreach (var g in _optimizer!.ParamGroups) g.LearningRate = lr;
-            _optimizer.zero_grad();
-            double lossSum = 0;
-            for (int micro = 0; micro < _opt.Accumulation; micro++)
+            if (resume)
             {
-                ctx.MicroStep = micro;
-                using var scope = NewDisposeScope();
-                var batch = _train.Batch(sampler.Next(), device);
-                var loss = _objective.Loss(batch, ctx);
-                double lv = loss.to(ScalarType.Float64).item<double>();
-                if (!double.IsFinite(lv))
-                    throw Diverged(step + 1, $"loss is {Describe(lv)} (micro-batch {micro + 1}/{_opt.Accumulation})", lastGood);
-                (loss / _opt.Accumulation).backward();
-                lossSum += lv;
+                lastGood = Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
+                step = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx);
+                Metrics.TruncateAfter(step);
+                Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
             }
-            double gradNorm;
-            using (no_grad())
-                gradNorm = _opt.GradClip > 0
-                    ? nn.utils.clip_grad_norm_(params_, _opt.GradClip)
-                    : nn.utils.clip_grad_norm_(params_, double.PositiveInfinity);
-            if (!double.IsFinite(gradNorm))
-                throw Diverged(step + 1, $"gradient norm is {Describe(gradNorm)}", lastGood);
-            _optimizer.step();
-            _optimizer.zero_grad();
-            ema.Update(model);
-            step++;
-            trainClock.Stop();
+            else if (Checkpoints.Last() is not null)
+                throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
 
-            double stepLoss = lossSum / _opt.Accumulation;
-            losses.Add(stepLoss);
-            var extra = ctx.TakeMetrics();
-            tps = (step - startStep) * (double)tokensPerStep / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds);
-            double perStep = trainClock.Elapsed.TotalSeconds / (step - startStep);
-            var eta = TimeSpan.FromSeconds(perStep * (_opt.MaxSteps - step));
-            bool last = step == _opt.MaxSteps;
-            if (step % _opt.LogEvery == 0 || last || step == startStep + 1)
+            long startStep = step;
+            var losses = new List<double>();
+            var validations = new List<(long, IReadOnlyDictionary<string, double>)>();
+            var params_ = model.parameters().Where(p => p.requires_grad).ToList();
+            long tokensPerStep = (long)_opt.GlobalBatch * _train.SeqLen;
+            var trainClock = new Stopwatch();
+            var wall = Stopwatch.StartNew();
+            double tps = 0;
+
+            while (step < _opt.MaxSteps)
             {
-                var values = new List<KeyValuePair<string, double>>
+                cancel.ThrowIfCancellationRequested();
+                trainClock.Start();
+                ctx.Step = step;
+                torch.random.manual_seed(StepSeed(_opt.Seed, step));
+                if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(StepSeed(_opt.Seed, step));
+                _objective.OnStepStart(ctx);
+                double lr = _opt.Lr * _opt.LrFactor(step);
+                foreach (var g in _optimizer!.ParamGroups) g.LearningRate = lr;
+                _optimizer.zero_grad();
+                double lossSum = 0;
+                for (int micro = 0; micro < _opt.Accumulation; micro++)
                 {
-                    new("loss", stepLoss), new("lr", lr), new("grad_norm", gradNorm), new("tokens_per_s", tps),
-                    new("elapsed_s", wall.Elapsed.TotalSeconds), new("ema_decay", ema.DecayAt(ema.NumUpdates)),
-                };
-                values.AddRange(extra);
-                Metrics.Append(step, "train", values);
-            }
-            Report(step, stepLoss, lr, tps, wall.Elapsed, eta, null);
+                    ctx.MicroStep = micro;
+                    using var scope = NewDisposeScope();
+                    var batch = _train.Batch(sampler.Next(), device);
+                    var loss = _objective.Loss(batch, ctx);
+                    double lv = loss.to(ScalarType.Float64).item<double>();
+                    if (!double.IsFinite(lv))
+                        throw Diverged(step + 1, $"loss is {Describe(lv)} (micro-batch {micro + 1}/{_opt.Accumulation})", lastGood);
+                    (loss / _opt.Accumulation).backward();
+                    lossSum += lv;
+                }
+                GradientsReady?.Invoke(model, ctx);
+                double gradNorm;
+                using (no_grad())
+                    gradNorm = _opt.GradClip > 0
+                        ? nn.utils.clip_grad_norm_(params_, _opt.GradClip)
+                        : nn.utils.clip_grad_norm_(params_, double.PositiveInfinity);
+                if (!double.IsFinite(gradNorm))
+                    throw Diverged(step + 1, $"gradient norm is {Describe(gradNorm)}", lastGood);
+                _optimizer.step();
+                _optimizer.zero_grad();
+                ema.Update(model);
+                step++;
+                trainClock.Stop();
 
-            if (_valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
-            {
-                var v = Validate(model, ema, ctx);
-                validations.Add((step, v));
-                _lastValidation = v;
-                Metrics.Append(step, "valid", v);
-                Report(step, stepLoss, lr, tps, wall.Elapsed, eta,
-                    $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
-                if (Plot) TryPlot();
+                double stepLoss = lossSum / _opt.Accumulation;
+                losses.Add(stepLoss);
+                var extra = ctx.TakeMetrics();
+                tps = (step - startStep) * (double)tokensPerStep / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds);
+                double perStep = trainClock.Elapsed.TotalSeconds / (step - startStep);
+                var eta = TimeSpan.FromSeconds(perStep * (_opt.MaxSteps - step));
+                bool last = step == _opt.MaxSteps;
+                if (step % _opt.LogEvery == 0 || last || step == startStep + 1)
+                {
+                    var values = new List<KeyValuePair<string, double>>
+                    {
+                        new("loss", stepLoss), new("lr", lr), new("grad_norm", gradNorm), new("tokens_per_s", tps),
+                        new("elapsed_s", wall.Elapsed.TotalSeconds), new("ema_decay", ema.DecayAt(ema.NumUpdates)),
+                    };
+                    values.AddRange(extra);
+                    Metrics.Append(step, "train", values);
+                }
+                Report(step, stepLoss, lr, tps, wall.Elapsed, eta, null);
+
+                if (_valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
+                {
+                    var v = Validate(model, ema, ctx);
+                    validations.Add((step, v));
+                    _lastValidation = v;
+                    Metrics.Append(step, "valid", v);
+                    Report(step, stepLoss, lr, tps, wall.Elapsed, eta,
+                        $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
+                    if (Plot) TryPlot();
+                }
+                if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
+                {
+                    lastGood = SaveCheckpoint(step, model, ema, sampler, generator);
+                    Report(step, stepLoss, lr, tps, wall.Elapsed, eta, $"step {step}: checkpoint {Path.GetRelativePath(RunDir, lastGood)}");
+                }
             }
-            if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
+
+            ctx.Step = step;
+            string? modelDir = null;
+            if (WriteFinalModel)
             {
-                lastGood = SaveCheckpoint(step, model, ema, sampler, generator);
-                Report(step, stepLoss, lr, tps, wall.Elapsed, eta, $"step {step}: checkpoint {Path.GetRelativePath(RunDir, lastGood)}");
+                modelDir = Path.Combine(RunDir, ModelDirName);
+                using (ema.Apply(model))
+                    _objective.WriteModel(modelDir, true, ctx);
+                Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
             }
+            if (Plot) TryPlot();
+            return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
         }
-
-        ctx.Step = step;
-        string? modelDir = null;
-        if (WriteFinalModel)
+        finally
         {
-            modelDir = Path.Combine(RunDir, ModelDirName);
-            using (ema.Apply(model))
-                _objective.WriteModel(modelDir, true, ctx);
-            Report(step, losses.Count > 0 ? losses[^1] : double.NaN, 0, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
+            _optimizer?.Dispose();
+            _optimizer = null;
+            generator.Dispose();
         }
-        if (Plot) TryPlot();
-        _optimizer?.Dispose();
-        _optimizer = null;
-        generator.Dispose();
-        return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
     }
 
     private static string Describe(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
 
     private TrainingDivergedException Diverged(long step, string what, string? lastGood) =>
         new($"training stopped at step {step}: {what}; " +
-            (lastGood is null ? "no checkpoint was written" : $"the last good checkpoint is {lastGood} (resume with --resume)"), step);
+            (lastGood is null ? "no checkpoint was written" : $"the last good checkpoint is {lastGood} (resume from it with --resume, e.g. with a lower --set lr=…)"), step);
 
     private IReadOnlyDictionary<string, double> Validate(nn.Module model, Ema ema, TrainingContext ctx)
     {
@@ -222,7 +232,7 @@ public sealed class Trainer
         {
             var first = Metrics.Read().FirstOrDefault(o => o["kind"]?.GetValue<string>() == "valid");
             string key = first?.Select(kv => kv.Key).FirstOrDefault(k => k is not ("step" or "kind")) ?? "nll";
-            LossCurvePlot.Write(Metrics, Path.Combine(RunDir, PlotFile), key, title: _objective.Name);
+            LossCurvePlot.Write(Metrics, Path.Combine(RunDir, PlotFile), key, title: $"{_objective.Name}: training loss and validation {key} (EMA weights)");
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -246,6 +256,8 @@ public sealed class Trainer
                 ["ema_updates"] = ema.NumUpdates,
                 ["sampler"] = new JsonObject { ["epoch"] = s.Epoch, ["cursor"] = s.Cursor, ["seed"] = s.Seed },
                 ["micro_batch"] = _opt.MicroBatch,
+                ["train_sequences"] = _train.Count,
+                ["seq_len"] = _train.SeqLen,
                 ["global_batch"] = _opt.GlobalBatch,
                 ["seed"] = _opt.Seed,
                 ["written_utc"] = DateTime.UtcNow.ToString("O"),
@@ -265,6 +277,10 @@ public sealed class Trainer
         if (obj != _objective.Name) throw new SdttException($"{dir}: checkpoint of objective '{obj}', cannot resume it as '{_objective.Name}'");
         int micro = info["micro_batch"]!.GetValue<int>();
         if (micro != _opt.MicroBatch) throw new SdttException($"{dir}: checkpoint used micro_batch {micro}, this run {_opt.MicroBatch}; resume with the same micro_batch");
+        long seqs = info["train_sequences"]?.GetValue<long>() ?? _train.Count;
+        int seqLen = info["seq_len"]?.GetValue<int>() ?? _train.SeqLen;
+        if (seqs != _train.Count || seqLen != _train.SeqLen)
+            throw new SdttException($"{dir}: checkpoint was trained on {seqs} sequences of {seqLen} tokens, this data has {_train.Count} of {_train.SeqLen}; resume with the same --data");
         using (var f = new SafeTensorsFile(Path.Combine(dir, "model.safetensors")))
         using (no_grad())
         {

@@ -50,8 +50,8 @@ public sealed record TrainingConfig(string Objective, DitConfig Model, TrainerOp
             }, new MdlmOptions()),
             "demo" => new TrainingConfig("mdlm", DitConfig.Demo, new TrainerOptions
             {
-                Lr = 1e-3, WarmupSteps = 50, MaxSteps = 300, MicroBatch = 8, GlobalBatch = 8, EvalEvery = 50, CheckpointEvery = 50,
-                KeepCheckpoints = 2, ValBatches = 8, LogEvery = 10, Seed = 1,
+                Lr = 1e-3, WarmupSteps = 20, MaxSteps = 120, MicroBatch = 8, GlobalBatch = 8, EvalEvery = 40, CheckpointEvery = 40,
+                KeepCheckpoints = 2, ValBatches = 4, LogEvery = 5, Seed = 1,
             }, new MdlmOptions()),
             "small" or "sm" => new TrainingConfig("mdlm", DitConfig.Small, paper, new MdlmOptions()),
             "medium" or "md" => new TrainingConfig("mdlm", DitConfig.Medium, paper with { MicroBatch = 8 }, new MdlmOptions()),
@@ -190,23 +190,33 @@ public sealed record TrainingConfig(string Objective, DitConfig Model, TrainerOp
             if (v is JsonObject o) all.AddRange(o.Select(x => $"{k}.{x.Key}"));
             else all.Add(k);
         }
-        var close = all.Where(a => a.Split('.')[^1].Contains(key, StringComparison.OrdinalIgnoreCase) || key.Contains(a.Split('.')[^1], StringComparison.OrdinalIgnoreCase)).Take(5).ToList();
+        string Leaf(string a) => a.Split('.')[^1];
+        var close = all.Where(a => Distance(Leaf(a), key) <= Math.Max(1, key.Length / 4)
+            || Leaf(a).Contains(key, StringComparison.OrdinalIgnoreCase) || key.Contains(Leaf(a), StringComparison.OrdinalIgnoreCase)).Take(5).ToList();
         return close.Count > 0 ? $" (did you mean {string.Join(", ", close)}?)" : $" (known keys: {string.Join(", ", all)})";
     }
 
-    private static int AsInt(JsonNode n, string field, string source)
+    private static int Distance(string a, string b)
     {
-        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var i)) return i;
-        if (n is JsonValue v2 && v2.GetValueKind() == JsonValueKind.Number)
-        {
-            double d = v2.GetValue<double>();
-            if (d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue) return (int)d;
-        }
-        throw new SdttException($"{source}: {field} must be an integer (got {n.ToJsonString()})");
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1));
+        return d[a.Length, b.Length];
     }
 
+    private static double? Number(JsonNode n) =>
+        n is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+            ? double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture) : null;
+
+    private static int AsInt(JsonNode n, string field, string source) =>
+        Number(n) is { } d && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue ? (int)d
+            : throw new SdttException($"{source}: {field} must be an integer (got {n.ToJsonString()})");
+
     private static double AsDouble(JsonNode n, string field, string source) =>
-        n is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>()
+        Number(n) is { } d ? d
             : throw new SdttException($"{source}: {field} must be a number (got {n.ToJsonString()})");
 
     private static bool AsBool(JsonNode n, string field, string source) =>

@@ -26,6 +26,22 @@ public sealed class TrainingContext
 
     private readonly Func<AdamW> _optimizer;
 
+    /// <summary>A context outside a <see cref="Trainer"/> run (unit tests of objectives, scripts): a fresh EMA and AdamW over
+    /// <paramref name="model"/>'s trainable parameters, a CPU (or <paramref name="device"/>) generator seeded with
+    /// <paramref name="seed"/>, and <see cref="Step"/> as given. Dispose the returned EMA and optimizer with the model.</summary>
+    public static TrainingContext Standalone(nn.Module model, TrainerOptions? options = null, long seed = 0, long step = 0, Device? device = null)
+    {
+        var o = options ?? new TrainerOptions();
+        device ??= CPU;
+        var ema = new Ema(model, o.EmaDecay);
+        AdamW NewOpt() => torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), o.Lr, o.Beta1, o.Beta2, o.Eps, o.WeightDecay);
+        var opt = NewOpt();
+        var ctx = new TrainingContext(o, device, new Generator((ulong)seed, device), ema, () => opt, () => { opt.Dispose(); opt = NewOpt(); },
+            Path.GetTempPath(), _ => { });
+        ctx.Step = step;
+        return ctx;
+    }
+
     /// <summary>The trainer options of this run.</summary>
     public TrainerOptions Options { get; }
     /// <summary>The training device.</summary>

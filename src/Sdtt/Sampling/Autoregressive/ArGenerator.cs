@@ -81,7 +81,18 @@ public static class ArGenerator
         if (options.Temperature != 1.0) logits = logits / options.Temperature;
         logits = LogitsFilter.TopK(logits, options.TopK);
         logits = LogitsFilter.TopP(logits, options.TopP);
-        var probs = logits.softmax(-1);
-        return probs.multinomial(1, generator: generator).squeeze(1).MoveToOuterDisposeScope();
+        return SampleRows(logits.softmax(-1), generator).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One categorical draw per row of (possibly unnormalised) probabilities [B, V] by inverting the CDF: u ~ U[0, 1) scaled by the row total,
+    /// first index whose float64 cumulative sum exceeds it. Zero-probability (filtered) tokens are never drawn. One uniform per
+    /// row instead of V (torch.multinomial's exponential race), which matters on the CPU.</summary>
+    public static Tensor SampleRows(Tensor probs, Generator? generator = null)
+    {
+        using var scope = NewDisposeScope();
+        var cdf = probs.to(ScalarType.Float64).cumsum(-1);
+        var u = rand(new[] { probs.shape[0], 1L }, ScalarType.Float64, probs.device, generator: generator) * cdf[.., ^1..];
+        var idx = searchsorted(cdf, u, out_int32: false, right: true, sorter: null).squeeze(1);
+        return idx.clamp_max(probs.shape[^1] - 1).MoveToOuterDisposeScope();
     }
 }

@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Sdtt.Data;
+using Sdtt.IO;
+using Sdtt.Models;
+using Sdtt.Native;
+using Sdtt.Sampling;
+using Spectre.Console;
+
+namespace Sdtt.Cli.Commands;
+
+/// <summary><c>sdtt sample --model DIR --steps N ...</c>: draws samples from a model folder with the ancestral sampler,
+/// prints them (text or JSONL), shows progress on stderr and reports tokens/s and network calls.</summary>
+internal static class SampleCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors)", Required = true };
+        var steps = new Option<int>("--steps") { Description = "Number of ancestral steps N (≥ 1)", Required = true };
+        var numSamples = new Option<int>("--num-samples") { Description = "Samples to draw (batch size)", DefaultValueFactory = _ => 1 };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sample (default: the model's length)" };
+        var prompt = new Option<string?>("--prompt") { Description = "Prompt text; samples start with [BOS] + its GPT-2 tokens" };
+        var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var cached = new Option<bool>("--cached") { Description = "Reuse the network output when no token changed in the previous step (same samples, fewer calls)" };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold in (0, 1]; 1 = off", DefaultValueFactory = _ => 1.0 };
+        var temperature = new Option<double>("--temperature") { Description = "Temperature > 0; 1 = the model's distribution", DefaultValueFactory = _ => 1.0 };
+        var precision = new Option<string>("--precision") { Description = "Categorical draw precision: f64 (default) or f32 (the reference)", DefaultValueFactory = _ => "f64" };
+        var bf16 = new Option<bool>("--bf16") { Description = "Run linear layers and attention in bfloat16" };
+        var format = new Option<string>("--format") { Description = "Output format: text or jsonl", DefaultValueFactory = _ => "text" };
+        var output = new Option<string?>("--out") { Description = "Write the samples to this file instead of stdout" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "cpu" };
+        var cmd = new Command("sample", "Generate text with the ancestral sampler of a diffusion model")
+        {
+            model, steps, numSamples, seqLen, prompt, seed, cached, topP, temperature, precision, bf16, format, output, device,
+        };
+        cmd.SetGuardedAction(parse =>
+        {
+            string dir = parse.GetValue(model)!;
+            int n = parse.GetValue(steps);
+            int b = parse.GetValue(numSamples);
+            double p = parse.GetValue(topP), temp = parse.GetValue(temperature);
+            string fmt = parse.GetValue(format)!.Trim().ToLowerInvariant();
+            string? outPath = parse.GetValue(output);
+            var prec = parse.GetValue(precision)!.Trim().ToLowerInvariant() switch
+            {
+                "f64" or "float64" => CategoricalPrecision.Float64,
+                "f32" or "float32" => CategoricalPrecision.Float32,
+                var other => throw new SdttException($"--precision must be f64 or f32 (got '{other}')"),
+            };
+            if (n < 1) throw new SdttException($"--steps must be ≥ 1 (got {n})");
+            if (b < 1) throw new SdttException($"--num-samples must be ≥ 1 (got {b})");
+            if (!(p > 0 && p <= 1)) throw new SdttException($"--top-p must be in (0, 1] (got {p.ToString(CultureInfo.InvariantCulture)})");
+            if (!(temp > 0) || double.IsInfinity(temp)) throw new SdttException($"--temperature must be a positive number (got {temp.ToString(CultureInfo.InvariantCulture)})");
+            if (fmt is not ("text" or "jsonl")) throw new SdttException($"--format must be text or jsonl (got '{fmt}')");
+            if (outPath is not null && Directory.Exists(outPath)) throw new SdttException($"--out {outPath} is a folder; give a file path");
+            if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od))
+                throw new SdttException($"--out: folder {od} does not exist");
+            if (!Directory.Exists(dir)) throw new SdttException($"--model {dir}: model folder not found");
+            var cfg = ModelFolder.ReadDitConfig(dir);
+            int len = parse.GetValue(seqLen) ?? cfg.ModelLength;
+            if (len < 1) throw new SdttException($"--seq-len must be ≥ 1 (got {len})");
+
+            long[]? promptTokens = parse.GetValue(prompt) is { } text
+                ? new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray()
+                : null;
+            if (promptTokens is not null && len < promptTokens.Length + 1)
+                throw new SdttException($"--seq-len {len} is too short for the prompt ({promptTokens.Length} tokens with BOS); use at least {promptTokens.Length + 1}");
+            if (promptTokens is not null && promptTokens.Any(t => t >= cfg.VocabSize || t == cfg.MaskIndex))
+                throw new SdttException($"the prompt has GPT-2 ids outside this model's vocabulary ({cfg.VocabSize}); prompts need a GPT-2-vocabulary model");
+
+            TorchRuntime.EnsureLoaded();
+            using var pipe = DiffusionPipeline.Load(dir, parse.GetValue(device)!, parse.GetValue(bf16));
+
+            using var cts = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            var options = new SamplingOptions
+            {
+                Steps = n, NumSamples = b, SeqLen = len, Seed = parse.GetValue(seed), Cached = parse.GetValue(cached),
+                Precision = prec, Temperature = temp, TopP = p, Prompt = promptTokens, Cancellation = cts.Token,
+            };
+            PipelineOutput result;
+            try { result = RunWithProgress(pipe, options); }
+            finally { Console.CancelKeyPress -= onCancel; }
+
+            var sb = new StringBuilder();
+            for (int i = 0; i < result.Texts.Count; i++)
+            {
+                if (fmt == "jsonl")
+                    sb.Append(JsonSerializer.Serialize(new { index = i, tokens = result.Tokens[i], text = result.Texts[i] })).Append('\n');
+                else
+                    sb.Append($"=== sample {i} ===\n").Append(result.Texts[i]).Append('\n');
+            }
+            if (outPath is null) Console.Out.Write(sb.ToString());
+            else
+            {
+                var tmp = outPath + ".sdtt-tmp";
+                File.WriteAllText(tmp, sb.ToString());
+                File.Move(tmp, outPath, overwrite: true);
+            }
+            var r = result.Result;
+            Console.Error.WriteLine(
+                $"sampled {r.NumSamples}×{r.SeqLen} tokens in {r.Elapsed.TotalSeconds:0.00} s: {r.TokensPerSecond:0.0} tokens/s, " +
+                $"{r.NetworkCalls} network calls for {r.Steps} steps{(options.Cached ? " (cached)" : "")}" +
+                $"{(r.FillApplied ? ", greedy fill applied" : "")}{(outPath is null ? "" : $"; written to {outPath}")}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Runs the sampler with a progress bar (interactive) or periodic plain lines (logs) on stderr.</summary>
+    private static PipelineOutput RunWithProgress(DiffusionPipeline pipe, SamplingOptions options)
+    {
+        int n = options.Steps;
+        long total = (long)options.NumSamples * options.SeqLen;
+        string Eta(SamplingStep s) => s.Step < 0 ? "?" : TimeSpan.FromSeconds(s.Elapsed.TotalSeconds / (s.Step + 1) * Math.Max(0, n - s.Step - 1)).ToString(@"hh\:mm\:ss");
+        if (CliRunner.Interactive)
+        {
+            PipelineOutput? output = null;
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+            console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("sampling", maxValue: n);
+                    output = pipe.Sample(options.NumSamples, n, options.SeqLen, options: options with
+                    {
+                        OnStep = s =>
+                        {
+                            if (s.Step < 0 || s.IsFill) return;
+                            task.Value = s.Step + 1;
+                            double done = total - s.MasksLeft;
+                            task.Description = $"step {s.Step + 1}/{n}  masks left {s.MasksLeft}  {done / Math.Max(1e-9, s.Elapsed.TotalSeconds):0} tok/s";
+                        },
+                    });
+                    task.Value = n;
+                });
+            return output!;
+        }
+        var last = Stopwatch.StartNew();
+        return pipe.Sample(options.NumSamples, n, options.SeqLen, options: options with
+        {
+            OnStep = s =>
+            {
+                if (s.Step < 0) return;
+                bool final = s.Step >= n - 1;
+                if (!final && last.Elapsed.TotalSeconds < 2) return;
+                last.Restart();
+                Console.Error.WriteLine(s.IsFill
+                    ? $"greedy fill of the last masks ({s.Elapsed.TotalSeconds:0.0} s)"
+                    : $"step {s.Step + 1}/{n}  masks left {s.MasksLeft}  elapsed {s.Elapsed.TotalSeconds:0.0} s  ETA {Eta(s)}");
+            },
+        });
+    }
+}
