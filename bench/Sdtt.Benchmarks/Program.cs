@@ -4,6 +4,7 @@ using Sdtt.Benchmarks;
 return args.Length == 0 ? Usage() : args[0] switch
 {
     "sampling" => SamplingBenchmark.Run(args[1..]),
+    "naive" => SamplingBenchmark.Naive(args[1..]),
     "make-model" => SamplingBenchmark.MakeModel(args[1..]),
     "ops" => OpsProbe.Run(args[1..]),
     "stages" => StageProbe.Run(args[1..]),
