@@ -90,7 +90,7 @@ public static class Mauve
             if (b[i] <= 0) return double.PositiveInfinity;
             s += a[i] * Math.Log(a[i] / b[i]);
         }
-        return s;
+        return Math.Max(0, s); // ≥ 0 mathematically; rounding in r = λp + (1−λ)q can give −1e−17
     }
 
     /// <summary>Frontier points (exp(−c·KL(Q‖R)), exp(−c·KL(P‖R))) for λ in linspace(1e−6, 1−1e−6, m), plus (0, 1) and
@@ -113,6 +113,6 @@ public static class Mauve
     {
         double a = 0;
         for (int i = 1; i < curve.Length; i++) a += (curve[i].X - curve[i - 1].X) * (curve[i].Y + curve[i - 1].Y) / 2;
-        return a;
+        return Math.Clamp(a, 0, 1);
     }
 }

@@ -74,6 +74,10 @@ public class MauveTests
     {
         var p = new[] { 0.5, 0.5, 0, 0 };
         Assert.Equal(1.0, Mauve.Area(Mauve.DivergenceCurve(p, p)), 12);
+        // Rounding in the mixture never pushes the score above 1.
+        var odd = new[] { 0.1, 0.7, 0.2 };
+        Assert.True(Mauve.Area(Mauve.DivergenceCurve(odd, odd)) <= 1.0);
+        Assert.True(Mauve.Kl(odd, odd.Select(v => v * (1 + 1e-16)).ToArray()) >= 0);
         // Disjoint supports: KL(Q‖R) = −ln(1−λ), KL(P‖R) = −ln λ → points ((1−λ)^5, λ^5).
         var q = new[] { 0, 0, 0.5, 0.5 };
         var curve = Mauve.DivergenceCurve(p, q);
