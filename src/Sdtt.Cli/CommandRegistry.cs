@@ -16,5 +16,6 @@ internal static class CommandRegistry
         yield return BenchCommand.Create();
         yield return SampleCommand.Create();
         yield return PipelineCommand.Create();
+        yield return EvalCommand.Create();
     }
 }

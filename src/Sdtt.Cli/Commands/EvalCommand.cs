@@ -1,0 +1,241 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Sdtt.Evaluation;
+using Sdtt.IO;
+using Sdtt.Models;
+using Sdtt.Native;
+using Spectre.Console;
+
+namespace Sdtt.Cli.Commands;
+
+/// <summary><c>sdtt eval</c>: generative perplexity with entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice and
+/// validation NELBO of one model, written as a JSON report; subcommands <c>compare</c>, <c>make-lambada</c>, <c>make-mc</c>.</summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "Model folder: a diffusion model (config.json + model.safetensors) or a GPT-2-style AR model" };
+        var judge = new Option<string?>("--judge") { Description = "AR judge folder (GPT-2 style) for genppl and MAUVE features" };
+        var metrics = new Option<string>("--metrics") { Description = $"Comma-separated: {string.Join(",", EvalRunner.AllMetrics)} or all", DefaultValueFactory = _ => "genppl,entropy,selfbleu,distinct" };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps of the diffusion sampler", DefaultValueFactory = _ => 128 };
+        var numSamples = new Option<int>("--num-samples") { Description = "Samples to generate", DefaultValueFactory = _ => 64 };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Sample length in tokens (default: the model length, at most 1024)" };
+        var samples = new Option<string?>("--samples") { Description = "Pre-generated samples (JSONL with \"tokens\" or \"text\") instead of sampling" };
+        var saveSamples = new Option<string?>("--save-samples") { Description = "Write the generated samples to this JSONL file" };
+        var data = new Option<string[]>("--data") { Description = "Data files: lambada=FILE, mc=FILE, nelbo=DIR, mauve=FILE|DIR, or plain paths (kind inferred)", AllowMultipleArgumentsPerToken = true };
+        var outPath = new Option<string?>("--out") { Description = "Write the JSON report here" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var seed = new Option<int>("--seed") { Description = "Seed of sampling and every Monte-Carlo estimate", DefaultValueFactory = _ => 0 };
+        var batch = new Option<int>("--batch-size") { Description = "Batch size of the judge, sampler and NELBO", DefaultValueFactory = _ => 8 };
+        var protocol = new Option<string>("--protocol") { Description = "Generative perplexity protocol: sdtt (ids as-is, per-sample mean) or mdlm (re-tokenised, token-weighted)", DefaultValueFactory = _ => "sdtt" };
+        var draws = new Option<int>("--draws") { Description = "Monte-Carlo NELBO draws for diffusion LAMBADA perplexity and multiple choice", DefaultValueFactory = _ => ContinuationNelbo.DefaultDraws };
+        var limit = new Option<int>("--limit") { Description = "Evaluate at most N LAMBADA examples / MC items (0 = all)", DefaultValueFactory = _ => 0 };
+        var mauveSeeds = new Option<int>("--mauve-seeds") { Description = "MAUVE seeds (mean ± std)", DefaultValueFactory = _ => 5 };
+        var bleuSubset = new Option<int>("--selfbleu-subset") { Description = "Hypotheses drawn for self-BLEU", DefaultValueFactory = _ => 500 };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold for AR models (1 = off)", DefaultValueFactory = _ => 1.0 };
+        var categorical = new Option<string>("--categorical") { Description = "Precision of the diffusion sampler's categorical draw: f64 (default) or f32 (the reference)", DefaultValueFactory = _ => "f64" };
+        var mauvePrefix = new Option<int>("--mauve-prefix") { Description = "MAUVE: 0 = unconditional samples; P > 0 = SDTT protocol (continuations of each reference's first P tokens; SDTT: 50 with --seq-len 100)", DefaultValueFactory = _ => 0 };
+        var mauveCont = new Option<int>("--mauve-continuations") { Description = "Continuations per prefix in conditional MAUVE", DefaultValueFactory = _ => 5 };
+        var mauveRefs = new Option<int>("--mauve-references") { Description = "Most MAUVE references (0 = automatic)", DefaultValueFactory = _ => 0 };
+        var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
+
+        var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, categorical, mauvePrefix, mauveCont, mauveRefs };
+        cmd.Subcommands.Add(CompareCommand());
+        cmd.Subcommands.Add(MakeLambadaCommand());
+        cmd.Subcommands.Add(MakeMcCommand());
+        cmd.SetGuardedAction(parse =>
+        {
+            var modelDir = parse.GetValue(model) ?? throw new SdttException("eval: --model DIR is required");
+            var metricList = EvalRunner.ParseMetrics(parse.GetValue(metrics)!);
+            var proto = parse.GetValue(protocol)!.ToLowerInvariant() switch
+            {
+                "sdtt" => GenPplProtocol.Sdtt,
+                "mdlm" => GenPplProtocol.Mdlm,
+                var p => throw new SdttException($"--protocol: unknown '{p}' (sdtt or mdlm)"),
+            };
+            foreach (var (name, v) in new[] { ("--steps", parse.GetValue(steps)), ("--num-samples", parse.GetValue(numSamples)), ("--batch-size", parse.GetValue(batch)), ("--draws", parse.GetValue(draws)) })
+                if (v < 1) throw new SdttException($"{name} must be ≥ 1");
+            var files = ParseData(parse.GetValue(data) ?? Array.Empty<string>());
+            TorchRuntime.EnsureLoaded();
+            var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
+            var precision = parse.GetValue(categorical)!.ToLowerInvariant() switch
+            {
+                "f64" or "float64" => Sampling.CategoricalPrecision.Float64,
+                "f32" or "float32" => Sampling.CategoricalPrecision.Float32,
+                var c => throw new SdttException($"--categorical: unknown '{c}' (f64 or f32)"),
+            };
+            double tp = parse.GetValue(topP);
+            if (!(tp > 0 && tp <= 1)) throw new SdttException("--top-p must be in (0, 1]");
+            var loaded = EvalModels.Load(modelDir, dev, tp, precision);
+            IJudge? judgeModel = null;
+            var judgeDir = parse.GetValue(judge);
+            if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
+            int len = parse.GetValue(seqLen) ?? Math.Min(1024, loaded.ModelLength);
+            if (len < 2) throw new SdttException("--seq-len must be ≥ 2");
+            SampleSet? given = null;
+            var samplesPath = parse.GetValue(samples);
+            // With --samples, every sample of the file is used unless --num-samples is given explicitly.
+            var nsResult = parse.GetResult(numSamples);
+            if (samplesPath is not null) given = SampleFile.Read(samplesPath, nsResult is null || nsResult.Implicit ? 0 : parse.GetValue(numSamples));
+            var save = parse.GetValue(saveSamples);
+            var sampler = new Func<int, int, int, Action<int>?, List<int[]>>((n, l, s, p) =>
+            {
+                var rows = loaded.Sampler(n, l, parse.GetValue(steps), s, parse.GetValue(batch), p);
+                if (save is not null) SampleFile.Write(save, rows);
+                return rows;
+            });
+            if (parse.GetValue(metrics)!.Split(',').Any(m => m.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)))
+            {
+                // "all" = every metric whose inputs were given; say which were left out.
+                var skipped = new List<string>();
+                void Drop(string m, bool cond, string why) { if (cond && metricList.Remove(m)) skipped.Add($"{m} ({why})"); }
+                Drop("genppl", judgeModel is null, "no --judge");
+                Drop("mauve", judgeModel is null || (!files.ContainsKey("mauve") && !files.ContainsKey("nelbo")), judgeModel is null ? "no --judge" : "no reference texts");
+                Drop("lambada", !files.ContainsKey("lambada"), "no lambada= data");
+                Drop("mc", !files.ContainsKey("mc"), "no mc= data");
+                Drop("nelbo", loaded.Diffusion is null || !files.ContainsKey("nelbo"), loaded.Diffusion is null ? "AR model" : "no nelbo= data");
+                if (skipped.Count > 0) Console.Error.WriteLine($"all: skipping {string.Join(", ", skipped)}");
+            }
+            var settings = new EvalSettings(metricList, parse.GetValue(numSamples), len, loaded.Diffusion is not null ? parse.GetValue(steps) : null,
+                parse.GetValue(seed), parse.GetValue(batch), proto, new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
+                null, parse.GetValue(mauveSeeds), parse.GetValue(draws), parse.GetValue(limit),
+                files.GetValueOrDefault("lambada"), files.GetValueOrDefault("mc"), files.GetValueOrDefault("nelbo"), parse.GetValue(nelboMax),
+                files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"), parse.GetValue(mauvePrefix), parse.GetValue(mauveCont), parse.GetValue(mauveRefs));
+            var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
+            {
+                ModelPath = modelDir, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
+                Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
+                PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
+                Log = m => Console.Error.WriteLine(m),
+            }, settings));
+            PrintReport(report);
+            var o = parse.GetValue(outPath);
+            if (o is not null) { report.Write(o); Console.Error.WriteLine($"report written to {o}"); }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>KEY=PATH items, or plain paths whose kind is inferred from their content.</summary>
+    internal static Dictionary<string, string> ParseData(IEnumerable<string> items)
+    {
+        var d = new Dictionary<string, string>();
+        foreach (var item in items)
+        {
+            string key, path;
+            int eq = item.IndexOf('=');
+            if (eq > 0 && new[] { "lambada", "mc", "nelbo", "mauve" }.Contains(item[..eq].ToLowerInvariant()))
+            { key = item[..eq].ToLowerInvariant(); path = item[(eq + 1)..]; }
+            else { path = item; key = InferKind(path); }
+            if (!File.Exists(path) && !Directory.Exists(path)) throw new SdttException($"--data: {path} not found");
+            if (d.ContainsKey(key)) throw new SdttException($"--data: two {key} inputs");
+            d[key] = path;
+        }
+        return d;
+    }
+
+    static string InferKind(string path)
+    {
+        if (Directory.Exists(path))
+            return File.Exists(Path.Combine(path, Data.TokenDataset.ManifestFile)) ? "nelbo" : throw new SdttException($"--data: {path} is a folder without {Data.TokenDataset.ManifestFile}");
+        if (!File.Exists(path)) throw new SdttException($"--data: {path} not found");
+        var first = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l)) ?? throw new SdttException($"--data: {path} is empty");
+        JsonObject? o;
+        try { o = JsonNode.Parse(first) as JsonObject; } catch (System.Text.Json.JsonException) { o = null; }
+        if (o is null) throw new SdttException($"--data: {path} is not JSONL; name its kind (lambada=, mc=, nelbo=, mauve=)");
+        if (o.ContainsKey("choices") || o.ContainsKey("endings")) return "mc";
+        if (o.ContainsKey("text")) return "lambada";
+        throw new SdttException($"--data: cannot tell what {path} is; name its kind (lambada=, mc=, mauve=)");
+    }
+
+    static void PrintReport(EvalReport r)
+    {
+        var t = new Table().AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
+        t.Title = new TableTitle(Markup.Escape($"{r.Label} ({r.ModelKind}{(r.Steps is int s ? $", {s} steps" : "")}{(r.NumSamples is int n ? $", {n} samples" : "")})"));
+        foreach (var (m, v) in r.Rows()) t.AddRow(Markup.Escape(m), Markup.Escape(v));
+        AnsiConsole.Write(t);
+    }
+
+    static Command CompareCommand()
+    {
+        var reports = new Option<string[]>("--reports") { Description = "Report JSON files written by sdtt eval --out", AllowMultipleArgumentsPerToken = true, Required = true };
+        var outDir = new Option<string?>("--out") { Description = "Folder for comparison.json, comparison.md and genppl_vs_steps.png" };
+        var cmd = new Command("compare", "Lay several eval reports side by side and plot generative perplexity vs steps with entropy") { reports, outDir };
+        cmd.SetGuardedAction(parse =>
+        {
+            var list = parse.GetValue(reports)!.Select(EvalReport.Read).ToList();
+            if (list.Count == 0) throw new SdttException("compare: no reports");
+            var rows = EvalComparison.Table(list);
+            var md = new System.Text.StringBuilder();
+            md.AppendLine("| " + string.Join(" | ", EvalComparison.Columns) + " |");
+            md.AppendLine("|" + string.Concat(EvalComparison.Columns.Select(_ => "---|")));
+            foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", r) + " |");
+            if (CliRunner.Interactive && Console.WindowWidth >= 140)
+            {
+                var t = new Table();
+                foreach (var c in EvalComparison.Columns) t.AddColumn(Markup.Escape(c));
+                foreach (var r in rows) t.AddRow(r.Select(Markup.Escape).ToArray());
+                AnsiConsole.Write(t);
+            }
+            else Console.Write(md.ToString()); // a wide table wraps badly in narrow terminals and logs
+            var dir = parse.GetValue(outDir);
+            if (dir is not null)
+            {
+                Directory.CreateDirectory(dir);
+                var mdPath = Path.Combine(dir, "comparison.md");
+                File.WriteAllText(mdPath + ".sdtt-tmp", md.ToString());
+                File.Move(mdPath + ".sdtt-tmp", mdPath, true);
+                var json = new JsonArray(list.Select(r => JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(r, EvalReport.JsonOptions))).ToArray());
+                ModelFolder.WriteJsonAtomic(Path.Combine(dir, "comparison.json"), json);
+                if (list.Any(r => r.GenPpl is not null))
+                {
+                    var png = Path.Combine(dir, "genppl_vs_steps.png");
+                    EvalComparison.PlotGenPplVsSteps(list, png);
+                    Console.Error.WriteLine($"plot written to {png}");
+                }
+                Console.Error.WriteLine($"table written to {mdPath}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command MakeLambadaCommand()
+    {
+        var corpus = new Option<string>("--corpus") { Description = "Folder of .txt files", DefaultValueFactory = _ => "data/sotu" };
+        var outPath = new Option<string>("--out") { Description = "Output JSONL", DefaultValueFactory = _ => "data/lambada-sotu.jsonl" };
+        var count = new Option<int>("--count") { Description = "Number of passages", DefaultValueFactory = _ => 300 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Selection seed" };
+        var cmd = new Command("make-lambada", "Build a LAMBADA-style JSONL file ({\"text\"} per line) from a text corpus") { corpus, outPath, count, seed };
+        cmd.SetGuardedAction(parse =>
+        {
+            var docs = CorpusSentences.Read(parse.GetValue(corpus)!);
+            var texts = LambadaBuilder.Build(docs, new LambadaBuildOptions(Count: parse.GetValue(count), Seed: parse.GetValue(seed)));
+            LambadaBuilder.Write(parse.GetValue(outPath)!, texts);
+            Console.WriteLine($"{texts.Count} passages written to {parse.GetValue(outPath)} ({new FileInfo(parse.GetValue(outPath)!).Length / 1024.0:F1} KiB)");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command MakeMcCommand()
+    {
+        var corpus = new Option<string>("--corpus") { Description = "Folder of .txt files", DefaultValueFactory = _ => "data/sotu" };
+        var outPath = new Option<string>("--out") { Description = "Output JSONL", DefaultValueFactory = _ => "data/mc-sotu.jsonl" };
+        var count = new Option<int>("--count") { Description = "Number of items", DefaultValueFactory = _ => 150 };
+        var choices = new Option<int>("--choices") { Description = "Choices per item", DefaultValueFactory = _ => 4 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Selection seed" };
+        var cmd = new Command("make-mc", "Build a demo multiple-choice JSONL (which sentence continues the passage) from a text corpus") { corpus, outPath, count, choices, seed };
+        cmd.SetGuardedAction(parse =>
+        {
+            if (parse.GetValue(choices) < 2) throw new SdttException("--choices must be ≥ 2");
+            var docs = CorpusSentences.Read(parse.GetValue(corpus)!);
+            var items = MultipleChoiceBuilder.Build(docs, new MultipleChoiceBuildOptions(parse.GetValue(count), parse.GetValue(choices), Seed: parse.GetValue(seed)));
+            MultipleChoiceBuilder.Write(parse.GetValue(outPath)!, items);
+            Console.WriteLine($"{items.Count} items written to {parse.GetValue(outPath)} ({new FileInfo(parse.GetValue(outPath)!).Length / 1024.0:F1} KiB)");
+            return 0;
+        });
+        return cmd;
+    }
+}

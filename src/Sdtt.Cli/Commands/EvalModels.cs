@@ -1,0 +1,39 @@
+using Sdtt.Evaluation;
+using Sdtt.IO;
+using Sdtt.Models;
+using Sdtt.Sampling;
+using static TorchSharp.torch;
+
+namespace Sdtt.Cli.Commands;
+
+/// <summary>The evaluated model as loaded from a folder, with its sampler: (numSamples, seqLen, steps, seed, batch, progress).</summary>
+internal sealed record LoadedModel(IDenoiser? Diffusion, IJudge? Ar, int ModelLength,
+    Func<int, int, int, int, int, Action<int>?, List<int[]>> Sampler,
+    Func<int[], int, int, int, int, int, List<int[]>> PromptSampler);
+
+/// <summary>Loads evaluated models and judges from folders: GPT-2-style folders (config.json with model_type gpt2) through
+/// <see cref="GptModelFolder"/>, anything else as a diffusion DiT through <see cref="ModelFolder.LoadDit"/>.</summary>
+internal static class EvalModels
+{
+    public static LoadedModel Load(string dir, Device device, double topP, CategoricalPrecision precision)
+    {
+        if (GptModelFolder.IsGptFolder(dir))
+        {
+            var gpt = GptModelFolder.Load(dir, device);
+            var judge = new GptJudge(gpt);
+            return new LoadedModel(null, judge, gpt.Config.NPositions,
+                (n, l, _, seed, batch, p) => Samplers.Autoregressive(gpt, n, l, seed, batch, topP, p),
+                (prompt, n, l, _, seed, batch) => Samplers.Autoregressive(gpt, n, l, seed, batch, topP, null, prompt));
+        }
+        var dit = ModelFolder.LoadDit(dir, device);
+        return new LoadedModel(dit, null, dit.Config.ModelLength,
+            (n, l, steps, seed, batch, p) => Samplers.Diffusion(dit, n, l, steps, seed, batch, cached: true, precision, p),
+            (prompt, n, l, steps, seed, batch) => Samplers.Diffusion(dit, n, l, steps, seed, batch, cached: true, precision, null, prompt));
+    }
+
+    public static IJudge LoadJudge(string dir, Device device)
+    {
+        if (!GptModelFolder.IsGptFolder(dir)) throw new SdttException($"{dir}: a judge must be a GPT-2-style AR model folder (config.json with model_type gpt2)");
+        return new GptJudge(GptModelFolder.Load(dir, device));
+    }
+}

@@ -1,0 +1,93 @@
+using ScottPlot;
+
+namespace Sdtt.Evaluation;
+
+/// <summary>Side-by-side comparison of several eval reports (models and step counts): a table and a plot of generative
+/// perplexity against sampling steps with the unigram entropy on a second y-axis.</summary>
+public static class EvalComparison
+{
+    /// <summary>Column headers of <see cref="Table"/>.</summary>
+    public static readonly string[] Columns =
+        { "model", "kind", "steps", "gen. ppl", "entropy", "self-BLEU", "distinct-4", "MAUVE", "LAMBADA acc", "LAMBADA ppl", "MC acc", "MC acc_norm", "NELBO ppl" };
+
+    /// <summary>One row per report, sorted by model then steps; "–" where a metric was not run.</summary>
+    public static List<string[]> Table(IReadOnlyList<EvalReport> reports)
+    {
+        static string F(double? v, string fmt) => v is double d ? d.ToString(fmt, System.Globalization.CultureInfo.InvariantCulture) : "–";
+        return Order(reports).Select(r => new[]
+        {
+            r.Label.Length > 0 ? r.Label : r.Model,
+            r.ModelKind,
+            r.Steps?.ToString() ?? "–",
+            F(r.GenPpl?.Perplexity, "F2"),
+            F(r.Entropy, "F3"),
+            F(r.SelfBleu?.Score, "F4"),
+            F(r.Distinct is { Length: >= 4 } d ? d[3] : null, "F4"),
+            r.Mauve is null ? "–" : $"{F(r.Mauve.Mean, "F3")}±{F(r.Mauve.Std, "F3")}",
+            F(r.Lambada?.Accuracy * 100, "F2") + (r.Lambada is null ? "" : "%"),
+            F(r.Lambada?.Perplexity, "F2"),
+            F(r.MultipleChoice?.Accuracy * 100, "F2") + (r.MultipleChoice is null ? "" : "%"),
+            F(r.MultipleChoice?.AccuracyNorm * 100, "F2") + (r.MultipleChoice is null ? "" : "%"),
+            F(r.Nelbo?.Perplexity, "F2"),
+        }).ToList();
+    }
+
+    static IEnumerable<EvalReport> Order(IEnumerable<EvalReport> reports) =>
+        reports.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Steps ?? int.MaxValue);
+
+    /// <summary>Series key of a report: the model folder.</summary>
+    static string SeriesName(EvalReport r) => EvalReport.ShortName(r.Model);
+
+    /// <summary>Plots generative perplexity (left axis, solid) and unigram entropy (right axis, dashed) against sampling
+    /// steps (log2 axis), one series per model; reports without steps (AR models, sample files) become horizontal lines.
+    /// Writes a PNG atomically. Returns the number of points drawn.</summary>
+    public static int PlotGenPplVsSteps(IReadOnlyList<EvalReport> reports, string path, int width = 900, int height = 560)
+    {
+        var usable = reports.Where(r => r.GenPpl is not null).ToList();
+        if (usable.Count == 0) throw new SdttException("compare: no report has a generative perplexity to plot");
+        var plot = new Plot();
+        plot.Title("Generative perplexity vs sampling steps");
+        plot.Axes.Left.Label.Text = $"generative perplexity ({usable[0].GenPpl!.Protocol})";
+        plot.Axes.Right.Label.Text = "unigram entropy (nats, dashed)";
+        plot.Axes.Bottom.Label.Text = "sampling steps";
+        var palette = new ScottPlot.Palettes.Category10();
+        int color = 0, points = 0;
+        var allSteps = new SortedSet<int>();
+        foreach (var group in usable.GroupBy(SeriesName))
+        {
+            var c = palette.GetColor(color++);
+            var withSteps = group.Where(r => r.Steps is > 0).OrderBy(r => r.Steps).ToList();
+            if (withSteps.Count > 0)
+            {
+                var xs = withSteps.Select(r => Math.Log2(r.Steps!.Value)).ToArray();
+                foreach (var r in withSteps) allSteps.Add(r.Steps!.Value);
+                var ppl = plot.Add.Scatter(xs, withSteps.Select(r => r.GenPpl!.Perplexity).ToArray());
+                ppl.Color = c; ppl.LegendText = group.Key; ppl.MarkerSize = 7; ppl.LineWidth = 2;
+                points += xs.Length;
+                var ent = withSteps.Where(r => r.Entropy is not null).ToList();
+                if (ent.Count > 0)
+                {
+                    var e = plot.Add.Scatter(ent.Select(r => Math.Log2(r.Steps!.Value)).ToArray(), ent.Select(r => r.Entropy!.Value).ToArray());
+                    e.Color = c; e.LinePattern = LinePattern.Dashed; e.MarkerShape = MarkerShape.OpenCircle; e.MarkerSize = 7;
+                    e.Axes.YAxis = plot.Axes.Right;
+                    points += ent.Count;
+                }
+            }
+            foreach (var r in group.Where(r => r.Steps is null or <= 0))
+            {
+                var h = plot.Add.HorizontalLine(r.GenPpl!.Perplexity);
+                h.Color = c; h.LineWidth = 1.5f; h.LegendText = $"{group.Key} (no steps)";
+                points++;
+            }
+        }
+        if (allSteps.Count > 0)
+            plot.Axes.Bottom.SetTicks(allSteps.Select(s => Math.Log2(s)).ToArray(), allSteps.Select(s => s.ToString()).ToArray());
+        plot.ShowLegend(Alignment.UpperRight);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        var tmp = path + ".sdtt-tmp.png";
+        plot.SavePng(tmp, width, height);
+        File.Move(tmp, path, true);
+        return points;
+    }
+}
