@@ -25,6 +25,8 @@ internal static class DistillCommand
     public const string RunFile = "distill_run.json";
     /// <summary>The plot.</summary>
     public const string PlotFile = "distill.png";
+    /// <summary>Per-round judge metrics (only with --judge).</summary>
+    public const string RoundsPlotFile = "rounds.png";
 
     public static Command Create()
     {
@@ -148,7 +150,11 @@ internal static class DistillCommand
 
     private static void TryPlot(MetricsLog metrics, string outPath, SdttSchedule schedule, string divergence)
     {
-        try { DistillationPlot.Write(metrics, Path.Combine(outPath, PlotFile), schedule, divergence); }
+        try
+        {
+            DistillationPlot.Write(metrics, Path.Combine(outPath, PlotFile), schedule, divergence);
+            DistillationPlot.WriteRounds(metrics, Path.Combine(outPath, RoundsPlotFile));
+        }
         catch (Exception e) when (e is not OperationCanceledException) { Console.Error.WriteLine($"distill: warning: plot not written ({e.Message})"); }
     }
 

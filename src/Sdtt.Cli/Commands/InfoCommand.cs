@@ -21,6 +21,7 @@ internal static class InfoCommand
             DitConfig cfg;
             string source;
             IReadOnlyDictionary<string, SafeTensorInfo>? entries = null;
+            if (d is not null && GptModelFolder.IsGptFolder(d)) return PrintGpt(d);
             if (d is not null)
             {
                 cfg = ModelFolder.ReadDitConfig(d);
@@ -56,5 +57,24 @@ internal static class InfoCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>An autoregressive (GPT-2 layout) folder, as written by <c>sdtt train --model-type ar</c> or from the hub.</summary>
+    private static int PrintGpt(string dir)
+    {
+        var cfg = GptModelFolder.ReadConfig(dir);
+        var table = new Table().AddColumn("field").AddColumn("value");
+        table.AddRow("source", Markup.Escape(dir));
+        table.AddRow("architecture", "GPT-2 (causal, learned positions, pre-LN)");
+        table.AddRow("hidden size", cfg.HiddenSize.ToString());
+        table.AddRow("heads", $"{cfg.NHeads} (head dim {cfg.HeadDim})");
+        table.AddRow("layers", cfg.NLayers.ToString());
+        table.AddRow("positions", cfg.NPositions.ToString());
+        table.AddRow("vocabulary", cfg.VocabSize.ToString());
+        table.AddRow("tied head", cfg.TieWordEmbeddings ? "yes" : "no");
+        table.AddRow("parameters", $"{cfg.ParameterCount:N0}");
+        AnsiConsole.Write(table);
+        Console.WriteLine($"parameters: {cfg.ParameterCount}");
+        return 0;
     }
 }

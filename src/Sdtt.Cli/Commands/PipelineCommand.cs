@@ -16,9 +16,9 @@ internal static class PipelineCommand
     private static readonly Dictionary<string, Preset> Presets = new()
     {
         // CI-sized: seconds per stage.
-        ["tiny"] = new("tiny", "tiny", 64, 40, 40, 16, 2, 10, 4),
+        ["tiny"] = new("tiny", "tiny", 64, 40, 40, 32, 2, 10, 4),
         // CPU demo: a few minutes per stage on two cores.
-        ["demo"] = new("demo", "demo", 128, 300, 200, 64, 3, 60, 16),
+        ["demo"] = new("demo", "demo", 128, 240, 150, 64, 3, 50, 16),
     };
 
     public static Command Create()
@@ -90,7 +90,7 @@ internal static class PipelineCommand
             "sample", "--model", last.Dir, "--steps", last.Steps.ToString(), "--seq-len", p.SeqLen.ToString(),
             "--prompt", "The state of the Union", "--seed", "1", "--device", device);
         AnsiConsole.MarkupLine($"[green]pipeline finished[/] in {total.Elapsed:hh\\:mm\\:ss}; results in [bold]{Markup.Escape(outDir)}[/] " +
-                               $"(eval/*.json, eval/*.png, samples/*.jsonl, mdlm/loss.png, sdtt/*.png)");
+                               $"(eval/comparison.md, eval/genppl_vs_steps.png, samples/*.jsonl, mdlm/loss.png, sdtt/distill.png)");
         return 0;
     }
 
