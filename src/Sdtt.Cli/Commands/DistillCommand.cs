@@ -173,32 +173,8 @@ internal static class DistillCommand
         $"round {o.Round + 1}/{o.Schedule.Rounds} (student {o.Schedule.StudentStepsAt(o.Round)} steps) step {p.Step}/{p.MaxSteps} " +
         $"loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s" + (p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "");
 
-    private static TrainingResult RunInteractive(Func<IProgress<TrainingProgress>, Trainer> make, SdttObjective objective, TrainerOptions opt, bool resume)
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        TrainingResult? result = null;
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("starting", maxValue: opt.MaxSteps);
-                var progress = new SyncProgress<TrainingProgress>(p =>
-                {
-                    if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
-                    if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
-                    task.Value = p.Step;
-                    task.Description = Markup.Escape(Line(p, objective));
-                });
-                result = make(progress).Run(resume);
-            });
-        return result!;
-    }
-
-    private sealed class SyncProgress<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
-    }
+    private static TrainingResult RunInteractive(Func<IProgress<TrainingProgress>, Trainer> make, SdttObjective objective, TrainerOptions opt, bool resume) =>
+        TrainingProgressBar.Run(opt.MaxSteps, p => Line(p, objective), progress => make(progress).Run(resume));
 
     private sealed class PlainProgress(long every, SdttObjective objective) : IProgress<TrainingProgress>
     {

@@ -130,33 +130,10 @@ internal static class TrainCommand
         return max;
     }
 
-    private static TrainingResult RunInteractive(ITrainingObjective objective, TrainerOptions opt, TokenDataset train, TokenDataset valid, string outPath, bool resume, CancellationToken cancel)
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        TrainingResult? result = null;
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("starting", maxValue: opt.MaxSteps);
-                var progress = new SyncProgress<TrainingProgress>(p =>
-                {
-                    if (p.Message is not null) console.MarkupLine(Markup.Escape(p.Message));
-                    if (p.Step < 0 || double.IsNaN(p.Loss)) { if (p.Step >= 0) task.Value = p.Step; return; }
-                    task.Value = p.Step;
-                    var val = p.Validation is { } v && v.Count > 0 ? $" val {v.First().Value:F3}" : "";
-                    task.Description = Markup.Escape($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{val} {p.TokensPerSecond:N0} tok/s");
-                });
-                result = new Trainer(objective, opt, train, valid, outPath, progress).Run(resume, cancel);
-            });
-        return result!;
-    }
-
-    private sealed class SyncProgress<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
-    }
+    private static TrainingResult RunInteractive(ITrainingObjective objective, TrainerOptions opt, TokenDataset train, TokenDataset valid, string outPath, bool resume, CancellationToken cancel) =>
+        TrainingProgressBar.Run(opt.MaxSteps,
+            p => $"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{(p.Validation is { Count: > 0 } v ? $" val {v.First().Value:F3}" : "")} {p.TokensPerSecond:N0} tok/s",
+            progress => new Trainer(objective, opt, train, valid, outPath, progress).Run(resume, cancel));
 
     private sealed class PlainProgress(long every) : IProgress<TrainingProgress>
     {
