@@ -25,7 +25,7 @@ internal static class RoundJudge
             using var student = ModelFolder.LoadDit(info.EmaDir, device);
             if (student.MaskIndex > judgeCfg.VocabSize)
                 throw new SdttException($"{judgeDir}: the judge's vocabulary ({judgeCfg.VocabSize}) does not cover the student's tokens ({student.MaskIndex})");
-            var result = new AncestralSampler().Sample(student, new SamplingOptions
+            var result = SamplerRegistry.Get(SamplerRegistry.Default).Sample(student, new SamplingOptions
             {
                 Steps = info.StudentSteps, NumSamples = samples, SeqLen = seqLen, Seed = seed + 1000L * info.Round,
             });
