@@ -26,6 +26,10 @@ public sealed class RevealFirstSampler : ISampler
     /// <summary>A sampler using <paramref name="schedule"/> (default: log-linear with ε = 1e-3, the reference).</summary>
     public RevealFirstSampler(LogLinearSchedule? schedule = null) => _schedule = schedule ?? new LogLinearSchedule();
 
+    /// <summary>Test hook: multiplies the reveal probability (1 = the exact sampler). Only the exactness test's
+    /// deliberately wrong variants set it.</summary>
+    internal double RevealScale { get; init; } = 1.0;
+
     /// <inheritdoc />
     public SamplingResult Sample(IDenoiser model, SamplingOptions options)
     {
@@ -58,7 +62,7 @@ public sealed class RevealFirstSampler : ISampler
             }
         }
 
-        var streams = settings.Select((st, i) => o.PerSample is null ? XoshiroUniformSource.ForSample(o.Seed, i) : XoshiroUniformSource.ForSample(st.Seed, 0)).ToArray();
+        var streams = o.PerSample is null ? XoshiroUniformSource.ForBatch(o.Seed, b) : settings.Select(st => XoshiroUniformSource.ForSample(st.Seed, 0)).ToArray();
         var cancelled = new bool[b];
         var scheduler = new AncestralScheduler(n, o.Eps, _schedule);
         var watch = Stopwatch.StartNew();
@@ -79,7 +83,7 @@ public sealed class RevealFirstSampler : ISampler
             {
                 var st = scheduler.Step(i);
                 t = st.T.item<float>();
-                reveal = st.RevealProbability.to(ScalarType.Float64).item<double>();
+                reveal = st.RevealProbability.to(ScalarType.Float64).item<double>() * RevealScale;
             }
             revealed.Clear();
             tokenU.Clear();

@@ -40,6 +40,20 @@ public sealed class XoshiroUniformSource : IUniformSource
         return x;
     }
 
+    /// <summary>The sources of samples 0..count−1 of a batch seeded with <paramref name="seed"/> (each one jump past the
+    /// previous: the same streams as <see cref="ForSample"/>, in O(count) jumps).</summary>
+    public static XoshiroUniformSource[] ForBatch(long seed, int count)
+    {
+        var result = new XoshiroUniformSource[count];
+        var x = new XoshiroUniformSource(seed);
+        for (int i = 0; i < count; i++)
+        {
+            result[i] = FromState(x._s0, x._s1, x._s2, x._s3);
+            x.Jump();
+        }
+        return result;
+    }
+
     /// <summary>Advances the state by 2^128 draws (the published xoshiro256 jump polynomial).</summary>
     public void Jump()
     {
