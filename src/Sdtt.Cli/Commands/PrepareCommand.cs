@@ -21,6 +21,7 @@ internal static class PrepareCommand
         {
             var options = new PrepareOptions(parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(seqLen),
                 parse.GetValue(valid), parse.GetValue(seed));
+            Sdtt.IO.OutputPath.RequireFolder(options.OutputDir, "--output");
             var result = Run(options);
             Report(result);
             return 0;
