@@ -10,8 +10,9 @@ namespace Sdtt.Training;
 /// <item>its loss or gradient norm is NaN or infinite; or</item>
 /// <item>its loss exceeds <see cref="LossFactor"/> × max(level, <see cref="LossFloor"/>), the level being the median loss
 /// of the last <see cref="Window"/> healthy steps (from the second step on); or</item>
-/// <item>its gradient norm exceeds <see cref="GradFactor"/> × the median of the last <see cref="Window"/> healthy
-/// gradient norms, once <see cref="GradMinHistory"/> healthy steps have been seen.</item>
+/// <item>its gradient norm exceeds <see cref="GradFactor"/> × max(level, <see cref="GradFloor"/>), the level being the
+/// median of the last <see cref="Window"/> healthy gradient norms, once <see cref="GradMinHistory"/> healthy steps have
+/// been seen.</item>
 /// </list>
 /// The factors sit far above normal noise (a tiny MDLM run's loss stays within 1.6× and its gradient norm within 4× of
 /// their medians), so only a run that has left its trajectory stops. The history is saved in checkpoints, so a resumed
@@ -26,6 +27,9 @@ public sealed class DivergenceDetector
     public const double LossFloor = 1.0;
     /// <summary>A gradient norm above this multiple of its running level is a divergence.</summary>
     public const double GradFactor = 100;
+    /// <summary>Lower bound of the gradient-norm level: a converged run's gradients are tiny and spike by 100× and more
+    /// without harm (a toy run at level 0.07 saw 26), and clipping (default 1) bounds such updates anyway.</summary>
+    public const double GradFloor = 1.0;
     /// <summary>Healthy steps needed before gradient norms are judged (early gradients grow as the output layer leaves 0).</summary>
     public const int GradMinHistory = 5;
 
@@ -45,8 +49,8 @@ public sealed class DivergenceDetector
         if (!double.IsFinite(gradNorm)) return $"gradient norm is {Describe(gradNorm)}";
         if (LossLevel is { } l && loss > LossFactor * Math.Max(l, LossFloor))
             return $"loss {G(loss)} is above {LossFactor:0} × its running level {G(Math.Max(l, LossFloor))}";
-        if (_grads.Count >= GradMinHistory && GradLevel is { } g && g > 0 && gradNorm > GradFactor * g)
-            return $"gradient norm {G(gradNorm)} is above {GradFactor:0} × its running level {G(g)}";
+        if (_grads.Count >= GradMinHistory && GradLevel is { } g && gradNorm > GradFactor * Math.Max(g, GradFloor))
+            return $"gradient norm {G(gradNorm)} is above {GradFactor:0} × its running level {G(Math.Max(g, GradFloor))}";
         return null;
     }
 

@@ -23,6 +23,7 @@ public class DivergenceTests
         }
         Assert.Contains("loss 6.61E+11 is above 10", d.Check(6.61e11, 1));
         Assert.Contains("gradient norm", d.Check(9, 500));
+        Assert.Null(d.Check(9, 90)); // 40× the level, but below 100 × max(level, 1)
         Assert.Equal("loss is NaN", d.Check(double.NaN, 1));
         Assert.Equal("gradient norm is +Inf", d.Check(9, double.PositiveInfinity));
         // The history survives a checkpoint round trip.
@@ -32,6 +33,9 @@ public class DivergenceTests
         small.Accept(1e-8, 1e-8);
         Assert.Null(small.Check(0.5, 1e-6));
         Assert.NotNull(small.Check(11, 1e-6));
+        // Likewise tiny gradient norms of a converged run may spike (a toy run: level 0.07, spike 26) without a stop.
+        for (int i = 0; i < 10; i++) small.Accept(1e-3, 0.07);
+        Assert.Null(small.Check(1e-3, 26.4));
     }
 
     private static string[] Train(string data, string outDir, params string[] extra) => new[]
