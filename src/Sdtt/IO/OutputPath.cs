@@ -44,7 +44,7 @@ public static class OutputPath
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SdttException($"{what} {given}: cannot write in {p} ({Reason(e)})");
+            throw new SdttException($"{what} {given}: cannot write in {p} ({(e is FileNotFoundException or DirectoryNotFoundException ? "it takes no new files" : Reason(e))})");
         }
         finally
         {
