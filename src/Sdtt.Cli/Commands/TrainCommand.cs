@@ -88,6 +88,8 @@ internal static class TrainCommand
                 $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
                 $"({opt.Accumulation}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
                 $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
+            double perStep = TrainingCost.StepSeconds(modelCfg, (long)opt.GlobalBatch * train.SeqLen, 3, opt.Bf16, torchDevice);
+            Console.Error.WriteLine($"train: estimated ~{Durations.FormatSeconds(perStep)} per step, ETA {Durations.FormatSeconds(perStep * opt.MaxSteps)} for {opt.MaxSteps:N0} steps");
 
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
