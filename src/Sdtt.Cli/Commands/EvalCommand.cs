@@ -77,6 +77,7 @@ internal static class EvalCommand
             if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
             int len = parse.GetValue(seqLen) ?? Math.Min(1024, loaded.ModelLength);
             if (len < 2) throw new SdttException("--seq-len must be ≥ 2");
+            if (len > loaded.ModelLength) throw new SdttException($"--seq-len {len} is above the model's length {loaded.ModelLength}; use at most {loaded.ModelLength}");
             SampleSet? given = null;
             var samplesPath = parse.GetValue(samples);
             // With --samples, every sample of the file is used unless --num-samples is given explicitly.

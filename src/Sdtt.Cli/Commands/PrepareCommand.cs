@@ -46,7 +46,7 @@ internal static class PrepareCommand
         PrepareResult? result = null;
         console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new EtaColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask("tokenising", maxValue: 1);

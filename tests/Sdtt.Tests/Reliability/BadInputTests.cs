@@ -92,6 +92,8 @@ public class BadInputTests(BadInputFixture fx) : IClassFixture<BadInputFixture>
         { "eval --model {teacher} --steps 2 --num-samples 2 --out {file}/r.json", "{file} is a file", "" },
         { "eval --model {teacher} --steps 2 --num-samples 2 --save-samples {file}/s.jsonl", "--save-samples", "" },
         { "eval --model {teacher} --steps 2000000000", "--steps must be in", "" },
+        { "eval --model {teacher} --steps 2 --num-samples 2 --seq-len 17 --metrics entropy", "above the model's length 16", "" },
+        { "eval --model {gpt} --judge {teacher} --num-samples 2 --metrics genppl", "judge must be a GPT-2-style AR model folder", "" },
         { "eval compare --reports {file} --out {file}", "is a file", "" },
         { "prepare --input {root} --output {file}", "--output {file}: is a file", "" },
         { "pipeline --input {root} --out {file}/p", "{file} is a file", "" },
