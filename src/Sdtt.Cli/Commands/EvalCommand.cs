@@ -58,6 +58,10 @@ internal static class EvalCommand
             foreach (var (name, v) in new[] { ("--steps", parse.GetValue(steps)), ("--num-samples", parse.GetValue(numSamples)), ("--batch-size", parse.GetValue(batch)), ("--draws", parse.GetValue(draws)) })
                 if (v < 1) throw new SdttException($"{name} must be ≥ 1");
             var files = ParseData(parse.GetValue(data) ?? Array.Empty<string>());
+            if (parse.GetValue(outPath) is { } reportPath) Sdtt.IO.OutputPath.RequireFile(reportPath, "--out");
+            if (parse.GetValue(saveSamples) is { } savePath) Sdtt.IO.OutputPath.RequireFile(savePath, "--save-samples");
+            if (parse.GetValue(steps) > Sampling.SamplingLimits.MaxSteps) throw new SdttException($"--steps must be in 1..{Sampling.SamplingLimits.MaxSteps:N0}");
+            if (parse.GetValue(numSamples) > Sampling.SamplingLimits.MaxNumSamples) throw new SdttException($"--num-samples must be in 1..{Sampling.SamplingLimits.MaxNumSamples:N0}");
             TorchRuntime.EnsureLoaded();
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var samplerName = SamplerOptions.Resolve(parse.GetValue(samplerOpt));
@@ -70,6 +74,7 @@ internal static class EvalCommand
             if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
             int len = parse.GetValue(seqLen) ?? Math.Min(1024, loaded.ModelLength);
             if (len < 2) throw new SdttException("--seq-len must be ≥ 2");
+            if (len > loaded.ModelLength) throw new SdttException($"--seq-len {len} is above the model's length {loaded.ModelLength}; use at most {loaded.ModelLength}");
             SampleSet? given = null;
             var samplesPath = parse.GetValue(samples);
             // With --samples, every sample of the file is used unless --num-samples is given explicitly.
@@ -161,6 +166,7 @@ internal static class EvalCommand
         var cmd = new Command("compare", "Lay several eval reports side by side and plot generative perplexity vs steps with entropy") { reports, outDir };
         cmd.SetGuardedAction(parse =>
         {
+            if (parse.GetValue(outDir) is { } od) Sdtt.IO.OutputPath.RequireFolder(od);
             var list = parse.GetValue(reports)!.Select(EvalReport.Read).ToList();
             if (list.Count == 0) throw new SdttException("compare: no reports");
             var rows = EvalComparison.Table(list);

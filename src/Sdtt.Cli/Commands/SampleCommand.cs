@@ -53,13 +53,13 @@ internal static class SampleCommand
             if (!(p > 0 && p <= 1)) throw new SdttException($"--top-p must be in (0, 1] (got {p.ToString(CultureInfo.InvariantCulture)})");
             if (!(temp > 0) || double.IsInfinity(temp)) throw new SdttException($"--temperature must be a positive number (got {temp.ToString(CultureInfo.InvariantCulture)})");
             if (fmt is not ("text" or "jsonl")) throw new SdttException($"--format must be text or jsonl (got '{fmt}')");
-            if (outPath is not null && Directory.Exists(outPath)) throw new SdttException($"--out {outPath} is a folder; give a file path");
-            if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od))
-                throw new SdttException($"--out: folder {od} does not exist");
+            if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od) && !File.Exists(od))
+                throw new SdttException($"--out {outPath}: folder {od} does not exist");
+            if (outPath is not null) OutputPath.RequireFile(outPath);
             if (!Directory.Exists(dir)) throw new SdttException($"--model {dir}: model folder not found");
             var cfg = ModelFolder.ReadDitConfig(dir);
             int len = parse.GetValue(seqLen) ?? cfg.ModelLength;
-            if (len < 1) throw new SdttException($"--seq-len must be ≥ 1 (got {len})");
+            SamplingLimits.Check(n, b, len, cfg);
 
             long[]? promptTokens = parse.GetValue(prompt) is { } text
                 ? new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray()
@@ -114,13 +114,13 @@ internal static class SampleCommand
     {
         int n = options.Steps;
         long total = (long)options.NumSamples * options.SeqLen;
-        string Eta(SamplingStep s) => s.Step < 0 ? "?" : TimeSpan.FromSeconds(s.Elapsed.TotalSeconds / (s.Step + 1) * Math.Max(0, n - s.Step - 1)).ToString(@"hh\:mm\:ss");
+        string Eta(SamplingStep s) => s.Step < 0 ? "?" : Durations.FormatSeconds(s.Elapsed.TotalSeconds / (s.Step + 1) * Math.Max(0, n - s.Step - 1));
         if (CliRunner.Interactive)
         {
             PipelineOutput? output = null;
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             console.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new EtaColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("sampling", maxValue: n);
