@@ -131,6 +131,13 @@ public sealed class CompletionEngine : IDisposable
             {
                 while (!_disposed && _queue.Count == 0) Monitor.Wait(_queue);
                 if (_disposed) break;
+                if (Options.BatchWindow > TimeSpan.Zero && _queue.First!.Value.Block == 0)
+                {
+                    var until = DateTime.UtcNow + Options.BatchWindow;
+                    while (!_disposed && _queue.Count < Options.MaxBatch && DateTime.UtcNow < until)
+                        Monitor.Wait(_queue, until - DateTime.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                    if (_disposed) break;
+                }
                 var key = _queue.First!.Value.Key;
                 for (var node = _queue.First; node is not null && batch.Count < Options.MaxBatch;)
                 {

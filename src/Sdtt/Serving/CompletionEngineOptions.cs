@@ -7,6 +7,9 @@ public sealed record CompletionEngineOptions
     public int MaxBatch { get; init; } = 16;
     /// <summary>Most requests waiting (not yet in a batch); a request beyond it gets <see cref="QueueFullException"/> at once.</summary>
     public int MaxQueue { get; init; } = 64;
+    /// <summary>How long the worker waits after the first request arrives at an idle engine for others to join its batch
+    /// (0 = none: requests that arrive while a batch runs are batched anyway). Tests use it to make batches deterministic.</summary>
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.Zero;
     /// <summary>Diffusion steps per block when a request names none.</summary>
     public int DefaultSteps { get; init; } = 16;
     /// <summary>Largest accepted steps value.</summary>
@@ -36,6 +39,7 @@ public sealed record CompletionEngineOptions
         if (DefaultSteps < 1 || DefaultSteps > MaxSteps) throw new SdttException($"default steps must be in [1, {MaxSteps}] (got {DefaultSteps})");
         if (MaxTokensLimit < 1) throw new SdttException($"max tokens limit must be ≥ 1 (got {MaxTokensLimit})");
         if (LengthBucket < 1) throw new SdttException($"length bucket must be ≥ 1 (got {LengthBucket})");
+        if (BatchWindow < TimeSpan.Zero) throw new SdttException($"batch window must not be negative (got {BatchWindow})");
         if (BlockContext < 0) throw new SdttException($"block context must be ≥ 0 (got {BlockContext})");
         return this;
     }

@@ -19,8 +19,9 @@ public sealed record CompletionRequest
     public long? Seed { get; init; }
     /// <summary>Stop sequences: the text ends before the first occurrence of any of them (not included).</summary>
     public IReadOnlyList<string>? Stop { get; init; }
-    /// <summary>Diffusion only: called after every sampler step with the current text of this request's block (masked
-    /// positions shown as <see cref="CompletionPreview.MaskText"/>). Runs on the engine's worker thread: keep it short.</summary>
+    /// <summary>Called after every step on the engine's worker thread (keep it short): for diffusion after every sampler
+    /// step with the current text of this request's block (masked positions shown as <see cref="CompletionPreview.MaskText"/>),
+    /// for GPT after every new token with the text so far.</summary>
     public Action<CompletionPreview>? OnPreview { get; init; }
 }
 

@@ -1,3 +1,4 @@
+using Sdtt.Data;
 using Sdtt.Models;
 using Sdtt.Sampling;
 using static TorchSharp.torch;
@@ -50,7 +51,13 @@ internal sealed class GptBackend : IBatchBackend
                 active.Select(i => batch[i].Request.TopP).ToList(), uniforms);
             var keep = new List<int>();   // positions in the current rows that go on
             for (int r = 0; r < active.Count; r++)
-                if (batch[active[r]].Accept(next[r]) && !batch[active[r]].RowToken.IsCancellationRequested) keep.Add(r);
+            {
+                var p = batch[active[r]];
+                bool goesOn = p.Accept(next[r]);
+                if (goesOn && p.Request.OnPreview is { } preview)
+                    preview(new CompletionPreview(0, step, n, Gpt2Tokenizer.Instance.Decode(p.Generated.Select(t => (int)t)), 0));
+                if (goesOn && !p.RowToken.IsCancellationRequested) keep.Add(r);
+            }
             if (keep.Count == 0) break;
             var nextTokens = tensor(keep.Select(r => next[r]).ToArray(), new long[] { keep.Count, 1 }, device: _model.Device);
             if (keep.Count < active.Count)
