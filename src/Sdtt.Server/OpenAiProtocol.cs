@@ -54,7 +54,7 @@ public static class OpenAiProtocol
     }
 
     /// <summary>/v1/completions: model, prompt (a string or an array of one string), max_tokens, temperature, top_p, seed,
-    /// stop, stream, n (1 only), steps (sdtt extension: diffusion steps).</summary>
+    /// stop, stream, n (1 only), and the extensions steps (diffusion steps) and ignore_eos (vLLM's: EOS is an ordinary token).</summary>
     public static ApiRequest ParseCompletion(JsonObject o, string modelId, int defaultMaxTokens = 16)
     {
         CheckModel(o, modelId);
@@ -119,6 +119,7 @@ public static class OpenAiProtocol
             TopP = Num(o, "top_p") ?? 1.0,
             Seed = Long(o, "seed"),
             Steps = Int(o, "steps"),
+            IgnoreEos = Bool(o, "ignore_eos") ?? false,
             Stop = extraStops is null ? stops : stops.Concat(extraStops).Distinct().ToArray(),
         };
         return new ApiRequest(request, stream, usage);

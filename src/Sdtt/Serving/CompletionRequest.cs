@@ -19,6 +19,8 @@ public sealed record CompletionRequest
     public long? Seed { get; init; }
     /// <summary>Stop sequences: the text ends before the first occurrence of any of them (not included).</summary>
     public IReadOnlyList<string>? Stop { get; init; }
+    /// <summary>Treat EOS as an ordinary token instead of the end of the text (benchmarks: a fixed number of tokens).</summary>
+    public bool IgnoreEos { get; init; }
     /// <summary>Called after every step on the engine's worker thread (keep it short): for diffusion after every sampler
     /// step with the current text of this request's block (masked positions shown as <see cref="CompletionPreview.MaskText"/>),
     /// for GPT after every new token with the text so far.</summary>

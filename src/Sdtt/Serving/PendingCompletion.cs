@@ -54,7 +54,7 @@ internal sealed class PendingCompletion
     public bool Accept(long token)
     {
         if (Finished) return false;
-        if (token == Gpt2Tokenizer.Eos) { Finish(FinishReasons.Stop); return false; }
+        if (token == Gpt2Tokenizer.Eos && !Request.IgnoreEos) { Finish(FinishReasons.Stop); return false; }
         Generated.Add(token);
         var piece = _stops.Push(_detokenizer.Push((int)token));
         Emit(piece);
