@@ -229,40 +229,48 @@ public static class ServeBenchmark
         return (latencies, failed, wall.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Resident memory after warm-up, then every client streams a request and disconnects after its first
-    /// event; once the engine is idle, memory again and one ordinary request.</summary>
+    /// <summary>A warm-up storm (twice the batch limit, so full batches of the storm's shapes have run), resident memory,
+    /// then the storm: every client streams a request and disconnects after its first event; once the engine is idle,
+    /// resident memory again and one ordinary request.</summary>
     private static async Task<StormResult> Storm(HttpClient http, SdttServer server, ServeBenchmarkOptions o, string[] prompts, string name)
     {
+        await StormRound(http, server, o, prompts, Math.Min(o.Storm, 2 * o.MaxBatch), 6_000_000);
         Settle();
         double before = RssMb();
+        var (streamed, refused) = await StormRound(http, server, o, prompts, o.Storm, 7_000_000);
+        Settle();
+        double after = RssMb();
+        using var content = new StringContent(Body(o with { MaxTokens = 4 }, prompts[0], 1, false), Encoding.UTF8, "application/json");
+        using var ok = await http.PostAsync("v1/completions", content);
+        return new StormResult(name, o.Storm, streamed, refused, before, after, ok.IsSuccessStatusCode);
+    }
+
+    private static async Task<(int Streamed, int Refused)> StormRound(HttpClient http, SdttServer server, ServeBenchmarkOptions o, string[] prompts, int clients, long seedBase)
+    {
         int streamed = 0, refused = 0;
         async Task Client(int i)
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
             var req = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
             {
-                Content = new StringContent(Body(o, prompts[i % prompts.Length], 7_000_000 + i, true), Encoding.UTF8, "application/json"),
+                Content = new StringContent(Body(o, prompts[i % prompts.Length], seedBase + i, true), Encoding.UTF8, "application/json"),
             };
             try
             {
                 using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, cts.Token);
                 if (!resp.IsSuccessStatusCode) { Interlocked.Increment(ref refused); return; }
                 using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync(cts.Token));
-                await reader.ReadLineAsync(cts.Token);   // the first event (or the end of the headers' flush)
+                await reader.ReadLineAsync(cts.Token);   // the first event
                 Interlocked.Increment(ref streamed);
             }
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException) { Interlocked.Increment(ref refused); }
             // disposing the response here closes the connection mid-stream
         }
-        await Task.WhenAll(Enumerable.Range(0, o.Storm).Select(i => Task.Run(() => Client(i))));
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(i => Task.Run(() => Client(i))));
         var until = DateTime.UtcNow.AddMinutes(2);
         while (server.Engine.QueueDepth > 0 && DateTime.UtcNow < until) await Task.Delay(50);
         await Task.Delay(500);
-        Settle();
-        double after = RssMb();
-        using var content = new StringContent(Body(o with { MaxTokens = 4 }, prompts[0], 1, false), Encoding.UTF8, "application/json");
-        using var ok = await http.PostAsync("v1/completions", content);
-        return new StormResult(name, o.Storm, streamed, refused, before, after, ok.IsSuccessStatusCode);
+        return (streamed, refused);
     }
 
     private static void Settle()

@@ -86,7 +86,11 @@ public sealed class CompletionEngine : IDisposable
         pending.Key = _backend.KeyOf(pending);
         lock (_queue)
         {
-            if (_waiting >= Options.MaxQueue) throw new QueueFullException(Options.MaxQueue);
+            if (_waiting >= Options.MaxQueue)
+            {
+                pending.Abandon();
+                throw new QueueFullException(Options.MaxQueue);
+            }
             _queue.AddLast(pending);
             _waiting++;
             Monitor.PulseAll(_queue);
@@ -101,8 +105,17 @@ public sealed class CompletionEngine : IDisposable
     /// <summary>The completion as text deltas, each sent as soon as it is final; the last carries the finish reason.</summary>
     public async IAsyncEnumerable<CompletionDelta> StreamAsync(CompletionRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        var handle = Submit(request, cancellation);
-        await foreach (var d in handle.Deltas.ReadAllAsync(cancellation)) yield return d;
+        // a consumer that stops reading early ends the request, so its rows leave the batch
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var handle = Submit(request, stop.Token);
+        try
+        {
+            await foreach (var d in handle.Deltas.ReadAllAsync(cancellation)) yield return d;
+        }
+        finally
+        {
+            if (!handle.Result.IsCompleted) stop.Cancel();
+        }
     }
 
     private (int Steps, int[] Prompt) Check(CompletionRequest r)
@@ -160,7 +173,8 @@ public sealed class CompletionEngine : IDisposable
                 foreach (var p in batch) p.Fail(e is SdttException ? e : new SdttException($"sampling failed: {e.Message}", e));
                 continue;
             }
-            Options.OnBatch?.Invoke(new BatchInfo(batch.Count, batch[0].Key.SeqLen, batch[0].Key.Steps, calls, watch.Elapsed));
+            try { Options.OnBatch?.Invoke(new BatchInfo(batch.Count, batch[0].Key.SeqLen, batch[0].Key.Steps, calls, watch.Elapsed)); }
+            catch (Exception) { /* an observer's failure must not stop the engine */ }
             lock (_queue)
             {
                 // unfinished requests continue with their next semi-autoregressive block, ahead of newcomers

@@ -48,7 +48,7 @@ public sealed record CompletionEngineOptions
 /// <summary>One batch the engine ran.</summary>
 /// <param name="Size">Requests in the batch.</param>
 /// <param name="SeqLen">Diffusion: the block's sequence length; GPT: the prompt length.</param>
-/// <param name="Steps">Diffusion steps (GPT: tokens decoded).</param>
+/// <param name="Steps">Diffusion steps (0 for GPT).</param>
 /// <param name="NetworkCalls">Forward passes made.</param>
 /// <param name="Elapsed">Wall-clock time of the batch.</param>
 public sealed record BatchInfo(int Size, int SeqLen, int Steps, int NetworkCalls, TimeSpan Elapsed);

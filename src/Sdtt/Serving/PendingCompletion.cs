@@ -13,6 +13,7 @@ internal sealed class PendingCompletion
     private readonly StopSequenceFilter _stops;
     private readonly StringBuilder _text = new();
     private readonly CancellationTokenSource _rows;
+    private readonly CancellationToken _rowToken;
     private readonly Stopwatch _watch = Stopwatch.StartNew();
     private readonly CancellationTokenRegistration _callerRegistration;
 
@@ -25,6 +26,7 @@ internal sealed class PendingCompletion
         Caller = caller;
         _stops = new StopSequenceFilter(request.Stop);
         _rows = CancellationTokenSource.CreateLinkedTokenSource(caller);
+        _rowToken = _rows.Token;   // kept: the token stays readable after the source is disposed
         Context = new long[] { Gpt2Tokenizer.Bos }.Concat(promptTokens.Select(t => (long)t)).ToArray();
         // a caller that gives up ends the request at once (the batch drops its rows at its next step)
         _callerRegistration = caller.Register(() => Fail(new OperationCanceledException(caller)));
@@ -36,7 +38,7 @@ internal sealed class PendingCompletion
     public int[] PromptTokens { get; }
     public CancellationToken Caller { get; }
     /// <summary>Cancelled when this request needs no more rows (finished, failed or abandoned by its caller).</summary>
-    public CancellationToken RowToken => _rows.Token;
+    public CancellationToken RowToken => _rowToken;
     /// <summary>The prompt of the next block: [BOS] + prompt for the first, the tail of the text so far for later ones.</summary>
     public long[] Context { get; set; }
     /// <summary>Semi-autoregressive block index.</summary>
@@ -91,9 +93,17 @@ internal sealed class PendingCompletion
         Release();
     }
 
+    /// <summary>Frees the registrations of a request that was never queued (queue full).</summary>
+    public void Abandon()
+    {
+        _callerRegistration.Dispose();
+        _rows.Dispose();
+    }
+
     private void Release()
     {
         try { _rows.Cancel(); } catch (ObjectDisposedException) { }
         _callerRegistration.Dispose();
+        _rows.Dispose();   // unlinks from the caller's token
     }
 }
