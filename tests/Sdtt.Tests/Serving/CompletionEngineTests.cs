@@ -120,6 +120,19 @@ public class CompletionEngineTests : IClassFixture<ServingModels>
         Assert.Equal(0, first[^1].MasksLeft);
     }
 
+    [Fact]
+    public async Task AStreamReaderThatStopsEarlyEndsItsRequest()
+    {
+        var batches = new List<BatchInfo>();
+        using var engine = Open(_models.DitDir, batches, window: 0);
+        // 150 tokens need 4 blocks; the reader leaves after the first delta, inside the first block
+        await foreach (var d in engine.StreamAsync(Req(4, max: 150))) break;
+        WaitFor(() => Count(batches) >= 1);
+        Thread.Sleep(500);
+        Assert.Equal(1, Count(batches));
+        Assert.Equal(0, engine.QueueDepth);
+    }
+
     [Theory]
     [InlineData(0, 8, "max_tokens")]
     [InlineData(5000, 8, "max_tokens")]
