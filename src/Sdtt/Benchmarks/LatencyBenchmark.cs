@@ -273,7 +273,7 @@ public static class LatencyBenchmark
         {
             // reveal-first: a trunk per step that reveals something (at most min(N, B·L)), the output layer once per position
             if (o.Methods.Contains(LatencyMethod.DiffusionRevealFirst))
-                plan.Add(new(LatencyMethod.DiffusionRevealFirst, s, (Math.Min(s, b * l) * b * l * trunkPerToken + b * l * rowOut) / rate));
+                plan.Add(new(LatencyMethod.DiffusionRevealFirst, s, (Math.Min(s, b * l) * b * l * trunkPerToken + b * l * rowOut) / rate + s * 1e-4));   // + ~0.1 ms bookkeeping per step
             if (o.Methods.Contains(LatencyMethod.Diffusion)) plan.Add(new(LatencyMethod.Diffusion, s, s * diffStep / rate));
             if (o.Methods.Contains(LatencyMethod.DiffusionCached)) plan.Add(new(LatencyMethod.DiffusionCached, s, s * diffStep / rate));
         }
