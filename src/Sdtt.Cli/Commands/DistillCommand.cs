@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Sdtt.Data;
 using Sdtt.Distillation;
+using Sdtt.Distributed;
 using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
@@ -49,7 +50,7 @@ internal static class DistillCommand
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
         var cmd = new Command("distill", "Self-distillation through time: distil a diffusion teacher into students that need k× fewer steps per round")
             { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, config, sets, resume, device, threads, judge, evalSamples, print };
-        cmd.SetGuardedAction(parse =>
+        cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = new List<string>(parse.GetValue(sets) ?? Array.Empty<string>());
             if (parse.GetValue(loss) is { } l) { Divergence.Parse(l); setList.Add($"sdtt.loss={l}"); }
@@ -98,19 +99,24 @@ internal static class DistillCommand
             using var train = TokenDataset.Open(dataDir, "train");
             using var valid = TokenDataset.Open(dataDir, "valid");
             CheckVocabulary(train, modelCfg.VocabSize);
+            DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
+            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
             Directory.CreateDirectory(outPath);
-            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
-            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, RunFile), new JsonObject
+            if (world.IsRoot())
             {
-                ["teacher"] = Path.GetFullPath(teacherDir), ["data"] = Path.GetFullPath(dataDir),
-            });
+                ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
+                ModelFolder.WriteJsonAtomic(Path.Combine(outPath, RunFile), new JsonObject
+                {
+                    ["teacher"] = Path.GetFullPath(teacherDir), ["data"] = Path.GetFullPath(dataDir),
+                });
+            }
 
             var student = ModelFolder.LoadDit(teacherDir, torchDevice);
             var teacherModel = ModelFolder.LoadDit(teacherDir, torchDevice);
             teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
             using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, Path.Combine(outPath, "rounds"), ownsModels: true);
             var metrics = new MetricsLog(Path.Combine(outPath, Trainer.MetricsFile));
-            var evaluator = parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
+            var evaluator = world.IsRoot() && parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
             var divName = Divergence.Name(cfg.Sdtt.Loss);
             objective.RoundFinished = (info, _) =>
             {
@@ -131,20 +137,21 @@ internal static class DistillCommand
             };
             Console.Error.WriteLine($"distill: {modelCfg.ParameterCount:N0} parameters, {cfg.Rounds.Rounds} rounds × {cfg.Rounds.StepsPerRound:N0} steps " +
                 $"(teacher {cfg.Rounds.TeacherSteps} → student {cfg.Rounds.StudentStepsAt(cfg.Rounds.Rounds - 1)} steps), k {cfg.Rounds.K}, " +
-                $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({opt.Accumulation}×{opt.MicroBatch}), " +
+                $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), " +
                 $"lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), EMA {opt.EmaDecay}, {(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}");
 
-            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, p) { Plot = false };
-            TrainingResult result = CliRunner.Interactive
+            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, world.IsRoot() ? p : null) { Plot = false, Communicator = world };
+            TrainingResult result = CliRunner.Interactive && world.Size == 1
                 ? RunInteractive(trainer, objective, opt, isResume)
                 : trainer(new PlainProgress(opt.LogEvery, objective)).Run(isResume);
+            if (!world.IsRoot()) return 0;
             objective.FinishFinalRound(result.FinalStep);
             TryPlot(metrics, outPath, cfg.Rounds, divName);
             Console.Error.WriteLine($"distill: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s; rounds in {Path.Combine(outPath, "rounds")}, plot {Path.Combine(outPath, PlotFile)}");
             if (Directory.Exists(Path.Combine(outPath, "rounds")))
                 foreach (var d in Directory.GetDirectories(Path.Combine(outPath, "rounds")).Order()) Console.WriteLine(d);
             return 0;
-        });
+        }));
         return cmd;
     }
 

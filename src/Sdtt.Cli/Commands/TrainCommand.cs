@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Sdtt.Data;
 using Sdtt.Diffusion;
+using Sdtt.Distributed;
 using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
@@ -30,9 +31,11 @@ internal static class TrainCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads for libtorch (default: the config's trainer.threads, 0 = libtorch default)" };
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
         var modelType = new Option<string?>("--model-type") { Description = "mdlm (masked diffusion, default) or ar (GPT-2 baseline with the config's width, heads, depth and length)" };
+        // Verification aid (docs/distributed.md): the gradients of the first optimizer step, after the cross-rank sum, before clipping.
+        var dumpGradients = new Option<string?>("--dump-gradients") { Description = "Write the first step's gradients (summed over ranks, before clipping) to FILE.safetensors", Hidden = true };
         var cmd = new Command("train", "Pre-train a masked diffusion LM (MDLM) with AdamW, warm-up, EMA, validation and resumable checkpoints")
-            { config, sets, data, outDir, resume, device, threads, print, modelType };
-        cmd.SetGuardedAction(parse =>
+            { config, sets, data, outDir, resume, device, threads, print, modelType, dumpGradients };
+        cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = parse.GetValue(sets) ?? Array.Empty<string>();
             var cfgName = parse.GetValue(config);
@@ -78,26 +81,31 @@ internal static class TrainCommand
             int maxId = 0;
             if (modelCfg.VocabSize < Gpt2Tokenizer.ModelVocabSize) maxId = CheckVocabulary(train, modelCfg.VocabSize);
             cfg = cfg with { Model = modelCfg, Trainer = opt.Validate() };
+            DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
+            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
             Directory.CreateDirectory(outPath);
-            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
+            if (world.IsRoot()) ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
 
             torch.random.manual_seed(opt.Seed);
             bool isAr = ArTrainSupport.IsAr(parse.GetValue(modelType), outPath, isResume);
             using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
             Console.Error.WriteLine($"train: {objective.Name}, {(isAr ? ArTrainSupport.Config(modelCfg).ParameterCount : modelCfg.ParameterCount):N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
                 $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
-                $"({opt.Accumulation}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
+                $"({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
                 $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
 
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             TrainingResult result;
+            Action<torch.nn.Module, TrainingContext>? dump = parse.GetValue(dumpGradients) is { } dumpPath ? (m, ctx) => DumpGradients(m, ctx, dumpPath) : null;
+            Trainer NewTrainer(IProgress<TrainingProgress>? p) =>
+                new(objective, opt, train, valid, outPath, world.IsRoot() ? p : null) { Communicator = world, GradientsReady = dump };
             try
             {
-                result = CliRunner.Interactive
-                    ? RunInteractive(objective, opt, train, valid, outPath, isResume, cts.Token)
-                    : new Trainer(objective, opt, train, valid, outPath, new PlainProgress(opt.LogEvery)).Run(isResume, cts.Token);
+                result = CliRunner.Interactive && world.Size == 1
+                    ? TrainingProgressBar.Run(opt.MaxSteps, ProgressLine, progress => NewTrainer(progress).Run(isResume, cts.Token))
+                    : NewTrainer(new PlainProgress(opt.LogEvery)).Run(isResume, cts.Token);
             }
             finally { Console.CancelKeyPress -= onCancel; }
 
@@ -106,8 +114,16 @@ internal static class TrainCommand
                 (lastVal.Metrics is null ? "" : $", validation nll {lastVal.Metrics["nll"]:F4} (ppl ≤ {lastVal.Metrics["ppl"]:F2}, {lastVal.Metrics["bpd"]:F3} bits/token)"));
             if (result.ModelDir is not null) Console.WriteLine(result.ModelDir);
             return 0;
-        });
+        }));
         return cmd;
+    }
+
+    private static void DumpGradients(torch.nn.Module model, TrainingContext ctx, string path)
+    {
+        if (ctx.Step != 0 || !ctx.IsWriter) return;
+        var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
+            .Select(p => new KeyValuePair<string, torch.Tensor>(p.name, p.parameter.grad!)).ToList();
+        SafeTensorsWriter.Write(path, grads);
     }
 
     private static ITrainingObjective NewMdlm(DitConfig modelCfg, torch.Device device, MdlmOptions options)
@@ -130,10 +146,8 @@ internal static class TrainCommand
         return max;
     }
 
-    private static TrainingResult RunInteractive(ITrainingObjective objective, TrainerOptions opt, TokenDataset train, TokenDataset valid, string outPath, bool resume, CancellationToken cancel) =>
-        TrainingProgressBar.Run(opt.MaxSteps,
-            p => $"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{(p.Validation is { Count: > 0 } v ? $" val {v.First().Value:F3}" : "")} {p.TokensPerSecond:N0} tok/s",
-            progress => new Trainer(objective, opt, train, valid, outPath, progress).Run(resume, cancel));
+    private static string ProgressLine(TrainingProgress p) =>
+        $"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{(p.Validation is { Count: > 0 } v ? $" val {v.First().Value:F3}" : "")} {p.TokensPerSecond:N0} tok/s";
 
     private sealed class PlainProgress(long every) : IProgress<TrainingProgress>
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sdtt.Data;
+using Sdtt.Distributed;
 using Sdtt.IO;
 using Sdtt.Models;
 using TorchSharp;
@@ -46,6 +47,10 @@ public sealed class Trainer
     public Action<nn.Module, TrainingContext>? GradientsReady { get; init; }
     /// <summary>Whether <see cref="Run"/> draws loss.png (default true).</summary>
     public bool Plot { get; init; } = true;
+    /// <summary>The group of data-parallel ranks (default: this process alone). With several ranks each runs its share of
+    /// every global batch, gradients are summed across ranks before clipping, and only rank 0 writes (see docs/distributed.md).</summary>
+    public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
+    private bool IsWriter => Communicator.Rank == 0;
 
     /// <summary>A trainer for <paramref name="objective"/> on <paramref name="train"/> (validated on <paramref name="valid"/>
     /// when given), writing into <paramref name="runDir"/>.</summary>
@@ -67,8 +72,10 @@ public sealed class Trainer
     private AdamW NewOptimizer(nn.Module model) =>
         torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), _opt.Lr, _opt.Beta1, _opt.Beta2, _opt.Eps, _opt.WeightDecay);
 
-    private void Report(long step, double loss, double lr, double tps, TimeSpan elapsed, TimeSpan? eta, string? message) =>
-        _progress?.Report(new TrainingProgress(step, _opt.MaxSteps, loss, lr, tps, elapsed, eta, _lastValidation, message));
+    private void Report(long step, double loss, double lr, double tps, TimeSpan elapsed, TimeSpan? eta, string? message)
+    {
+        if (IsWriter) _progress?.Report(new TrainingProgress(step, _opt.MaxSteps, loss, lr, tps, elapsed, eta, _lastValidation, message));
+    }
 
     /// <summary>Runs (or, with <paramref name="resume"/>, continues from <c>checkpoints/last</c>) until max_steps.</summary>
     public TrainingResult Run(bool resume = false, CancellationToken cancel = default)
@@ -87,7 +94,9 @@ public sealed class Trainer
         long step = 0;
         string? lastGood = null;
         var ctx = new TrainingContext(_opt, device, generator, ema, () => _optimizer!, () => { _optimizer?.Dispose(); _optimizer = NewOptimizer(model); },
-            RunDir, m => Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null, m));
+            RunDir, m => Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null, m)) { Communicator = Communicator };
+        var plan = DataParallelPlan.For(Communicator, _opt.GlobalBatch, _opt.MicroBatch);
+        using var reducer = new GradientAllReducer(Communicator, model.parameters().Where(p => p.requires_grad));
 
         try
         {
@@ -95,12 +104,13 @@ public sealed class Trainer
             {
                 lastGood = Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
                 step = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx);
-                Metrics.TruncateAfter(step);
+                if (IsWriter) Metrics.TruncateAfter(step);
                 Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
             }
             else if (Checkpoints.Last() is not null)
                 throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
 
+            GradientAllReducer.Broadcast(Communicator, model); // every rank starts from rank 0's weights
             long startStep = step;
             var losses = new List<double>();
             var validations = new List<(long, IReadOnlyDictionary<string, double>)>();
@@ -124,9 +134,12 @@ public sealed class Trainer
                 double lossSum = 0;
                 for (int micro = 0; micro < _opt.Accumulation; micro++)
                 {
+                    var indices = sampler.Next(); // every rank walks the whole global batch and runs its own share
+                    if (!plan.Owns(micro)) continue;
                     ctx.MicroStep = micro;
+                    SeedMicroBatch(generator, device, step, micro);
                     using var scope = NewDisposeScope();
-                    var batch = _train.Batch(sampler.Next(), device);
+                    var batch = _train.Batch(indices, device);
                     var loss = _objective.Loss(batch, ctx);
                     double lv = loss.to(ScalarType.Float64).item<double>();
                     if (!double.IsFinite(lv))
@@ -134,6 +147,8 @@ public sealed class Trainer
                     (loss / _opt.Accumulation).backward();
                     lossSum += lv;
                 }
+                reducer.AllReduce();
+                lossSum = Communicator.Sum(lossSum); // the mean over the global batch below
                 GradientsReady?.Invoke(model, ctx);
                 double gradNorm;
                 using (no_grad())
@@ -150,12 +165,17 @@ public sealed class Trainer
 
                 double stepLoss = lossSum / _opt.Accumulation;
                 losses.Add(stepLoss);
-                var extra = ctx.TakeMetrics();
+                var extra = Communicator.AverageEach(ctx.TakeMetrics());
+                if (Communicator.Size > 1)
+                {
+                    extra["allreduce_ms"] = Communicator.Average(reducer.LastDuration.TotalMilliseconds);
+                    extra["allreduce_mb"] = reducer.BytesPerStep / 1e6;
+                }
                 tps = (step - startStep) * (double)tokensPerStep / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds);
                 double perStep = trainClock.Elapsed.TotalSeconds / (step - startStep);
                 var eta = TimeSpan.FromSeconds(perStep * (_opt.MaxSteps - step));
                 bool last = step == _opt.MaxSteps;
-                if (step % _opt.LogEvery == 0 || last || step == startStep + 1)
+                if (IsWriter && (step % _opt.LogEvery == 0 || last || step == startStep + 1))
                 {
                     var values = new List<KeyValuePair<string, double>>
                     {
@@ -167,7 +187,7 @@ public sealed class Trainer
                 }
                 Report(step, stepLoss, lr, tps, wall.Elapsed, eta, null);
 
-                if (_valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
+                if (IsWriter && _valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
                 {
                     var v = Validate(model, ema, ctx);
                     validations.Add((step, v));
@@ -177,7 +197,7 @@ public sealed class Trainer
                         $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
                     if (Plot) TryPlot();
                 }
-                if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
+                if (IsWriter && ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last))
                 {
                     lastGood = SaveCheckpoint(step, model, ema, sampler, generator);
                     Report(step, stepLoss, lr, tps, wall.Elapsed, eta, $"step {step}: checkpoint {Path.GetRelativePath(RunDir, lastGood)}");
@@ -186,14 +206,14 @@ public sealed class Trainer
 
             ctx.Step = step;
             string? modelDir = null;
-            if (WriteFinalModel)
+            if (WriteFinalModel && IsWriter)
             {
                 modelDir = Path.Combine(RunDir, ModelDirName);
                 using (ema.Apply(model))
                     _objective.WriteModel(modelDir, true, ctx);
                 Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
             }
-            if (Plot) TryPlot();
+            if (Plot && IsWriter) TryPlot();
             return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
         }
         finally
@@ -202,6 +222,16 @@ public sealed class Trainer
             _optimizer = null;
             generator.Dispose();
         }
+    }
+
+    // All randomness of global micro-batch g of this step (noise generator, dropout) from (seed, step, g) alone, so that the
+    // split of the global batch over ranks and accumulation steps does not change the numbers.
+    private void SeedMicroBatch(Generator generator, Device device, long step, int g)
+    {
+        generator.manual_seed(DataParallelPlan.NoiseSeed(_opt.Seed, step, g));
+        long dropout = DataParallelPlan.DropoutSeed(_opt.Seed, step, g);
+        torch.random.manual_seed(dropout);
+        if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(dropout);
     }
 
     private static string Describe(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
@@ -260,6 +290,7 @@ public sealed class Trainer
                 ["seq_len"] = _train.SeqLen,
                 ["global_batch"] = _opt.GlobalBatch,
                 ["seed"] = _opt.Seed,
+                ["world_size"] = Communicator.Size,
                 ["written_utc"] = DateTime.UtcNow.ToString("O"),
             };
             ModelFolder.WriteJsonAtomic(Path.Combine(dir, "trainer.json"), info);
@@ -277,6 +308,10 @@ public sealed class Trainer
         if (obj != _objective.Name) throw new SdttException($"{dir}: checkpoint of objective '{obj}', cannot resume it as '{_objective.Name}'");
         int micro = info["micro_batch"]!.GetValue<int>();
         if (micro != _opt.MicroBatch) throw new SdttException($"{dir}: checkpoint used micro_batch {micro}, this run {_opt.MicroBatch}; resume with the same micro_batch");
+        int ranks = info["world_size"]?.GetValue<int>() ?? 1;
+        if (ranks != Communicator.Size)
+            throw new SdttException($"{dir}: checkpoint was written by a run of {ranks} rank(s), this run has {Communicator.Size}; " +
+                $"resume with the same world size ({(ranks == 1 ? "without mpirun" : $"mpirun -np {ranks}")})");
         long seqs = info["train_sequences"]?.GetValue<long>() ?? _train.Count;
         int seqLen = info["seq_len"]?.GetValue<int>() ?? _train.SeqLen;
         if (seqs != _train.Count || seqLen != _train.SeqLen)
