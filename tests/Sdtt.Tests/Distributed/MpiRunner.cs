@@ -13,7 +13,12 @@ internal static class MpiRunner
     public static string? SkipReason => Mpirun is null ? "mpirun not found: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run the data-parallel tests" : null;
 
     /// <summary><c>sdtt ARGS</c> in one process (ranks = 0) or under <c>mpirun -np ranks</c>.</summary>
-    public static (int Code, string Out, string Err) Sdtt(int ranks, params string[] args)
+    public static (int Code, string Out, string Err) Sdtt(int ranks, params string[] args) => Run(ranks, new(), args);
+
+    /// <summary><c>sdtt ARGS</c> in one process with extra environment variables.</summary>
+    public static (int Code, string Out, string Err) SdttWithEnvironment(Dictionary<string, string> env, params string[] args) => Run(0, env, args);
+
+    private static (int Code, string Out, string Err) Run(int ranks, Dictionary<string, string> env, string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Sdtt.Cli.dll");
         var psi = new ProcessStartInfo(ranks > 0 ? Mpirun! : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -25,6 +30,7 @@ internal static class MpiRunner
         psi.Environment["CI"] = "1";
         // Containers often forbid the cross-memory-attach copies of Open MPI's shared-memory transport.
         psi.Environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none";
+        foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
