@@ -178,6 +178,28 @@ public class DataParallelTests
             Assert.True(File.Exists(Path.Combine(setup.Root, "two", "rounds", r, "ema", ModelFolder.WeightsFile)), r);
     }
 
+    [MpiFact]
+    public void BenchDpTimesOneProcessAndTwoRanks()
+    {
+        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
+        var outDir = TrainingFixtures.TempDir("dp-bench");
+        var sets = TinyModel.Skip(4).Where(a => a != "--set").Where(a => a.StartsWith("model.")).SelectMany(a => new[] { "--set", a });
+        var (code, stdout, err) = MpiRunner.Sdtt(0, new[] { "bench", "dp", "--config", "tiny", "--data", data, "--steps", "3", "--warmup", "1", "--out", outDir }
+            .Concat(sets).ToArray());
+        Assert.True(code == 0, err);
+        Assert.Contains("| 2 ranks × 1 thread |", stdout);
+        var rows = File.ReadAllLines(Path.Combine(outDir, "dp.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(new[] { "1 process × 2 threads", "2 ranks × 1 thread" }, rows.Select(r => r[0]));
+        double D(string[] r, int i) => double.Parse(r[i], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.All(rows, r => Assert.True(D(r, 3) > 0 && D(r, 4) > 0));
+        Assert.Equal(0, D(rows[0], 5));
+        Assert.Equal(24_400 * 4 / 1e6, D(rows[1], 5), 6);
+        Assert.True(D(rows[1], 6) > 0);
+        Assert.True(Math.Abs(D(rows[0], 7) - D(rows[1], 7)) <= LossTol, "the two configurations should train identically");
+        Directory.Delete(outDir, true);
+        Directory.Delete(data, true);
+    }
+
     private static List<double> TrainLosses(string run) =>
         new MetricsLog(Path.Combine(run, Trainer.MetricsFile)).Read().Where(o => o["kind"]!.GetValue<string>() == "train")
             .Select(o => o["loss"]!.GetValue<double>()).ToList();
