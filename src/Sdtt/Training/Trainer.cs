@@ -42,8 +42,8 @@ public sealed class Trainer
     public MetricsLog Metrics { get; }
     /// <summary>Whether <see cref="Run"/> writes <c>model/</c> at the end (default true).</summary>
     public bool WriteFinalModel { get; init; } = true;
-    /// <summary>Called after the micro-batches of each optimizer step have accumulated their gradients, before clipping
-    /// (for gradient inspection and tests).</summary>
+    /// <summary>Called after the micro-batches of each optimizer step have accumulated their gradients (summed over ranks
+    /// in a data-parallel run), before clipping (for gradient inspection and tests).</summary>
     public Action<nn.Module, TrainingContext>? GradientsReady { get; init; }
     /// <summary>Whether <see cref="Run"/> draws loss.png (default true).</summary>
     public bool Plot { get; init; } = true;
