@@ -16,7 +16,7 @@ public sealed class GradientAllReducer : IDisposable
     public const long DefaultBucketBytes = 25L << 20;
 
     private readonly ICommunicator _comm;
-    private readonly List<(Tensor Buffer, List<(Parameter Param, long Offset, long Count)> Slots)> _buckets = new();
+    private readonly List<(Tensor? Buffer, List<(Parameter Param, long Offset, long Count)> Slots)> _buckets = new();
 
     /// <summary>Float32 values reduced per call of <see cref="AllReduce"/> (the trainable parameter count).</summary>
     public long Elements { get; }
@@ -38,7 +38,8 @@ public sealed class GradientAllReducer : IDisposable
         void Close()
         {
             if (slots.Count == 0) return;
-            _buckets.Add((zeros(used, dtype: ScalarType.Float32), slots));
+            // One process never reduces: no host copy of the gradients (it would be as large as the model).
+            _buckets.Add((comm.Size > 1 ? zeros(used, dtype: ScalarType.Float32) : null, slots));
             slots = new List<(Parameter, long, long)>();
             used = 0;
         }
@@ -60,8 +61,9 @@ public sealed class GradientAllReducer : IDisposable
         if (_comm.Size == 1) return;
         var clock = Stopwatch.StartNew();
         using var _ = no_grad();
-        foreach (var (buffer, slots) in _buckets)
+        foreach (var (b, slots) in _buckets)
         {
+            var buffer = b!;
             using var scope = NewDisposeScope();
             foreach (var (p, off, n) in slots)
             {
@@ -94,7 +96,7 @@ public sealed class GradientAllReducer : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var (buffer, _) in _buckets) buffer.Dispose();
+        foreach (var (buffer, _) in _buckets) buffer?.Dispose();
         _buckets.Clear();
     }
 }
