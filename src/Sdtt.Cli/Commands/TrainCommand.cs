@@ -88,7 +88,7 @@ internal static class TrainCommand
 
             torch.random.manual_seed(opt.Seed);
             bool isAr = ArTrainSupport.IsAr(parse.GetValue(modelType), outPath, isResume);
-            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
+            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath, world.IsRoot()) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
             Console.Error.WriteLine($"train: {objective.Name}, {(isAr ? ArTrainSupport.Config(modelCfg).ParameterCount : modelCfg.ParameterCount):N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
                 $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
                 $"({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
