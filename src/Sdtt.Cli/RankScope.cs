@@ -21,7 +21,13 @@ internal static class RankScope
         int code;
         try { code = body(world); }
         catch (Exception e) { code = CliRunner.Fail(e); }
-        if (code != 0 && world is MpiCommunicator mpi) mpi.Abort(code);
+        if (code != 0 && world is MpiCommunicator mpi)
+        {
+            // Most errors (bad options, a refused resume) happen on every rank: let rank 0 print its line before the abort
+            // kills it. A rank that fails alone still ends the job two seconds later.
+            if (world.Rank != 0) Thread.Sleep(2000);
+            mpi.Abort(code);
+        }
         world.Dispose();
         return code;
     }
