@@ -197,7 +197,9 @@ public sealed class Trainer
                         $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
                     if (Plot) TryPlot();
                 }
-                if (IsWriter && ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last))
+                if (!IsWriter && ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last))
+                    lastGood = Path.Combine(Checkpoints.Dir, CheckpointStore.StepName(step)); // rank 0 writes it
+                else if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
                 {
                     lastGood = SaveCheckpoint(step, model, ema, sampler, generator);
                     Report(step, stepLoss, lr, tps, wall.Elapsed, eta, $"step {step}: checkpoint {Path.GetRelativePath(RunDir, lastGood)}");
