@@ -91,6 +91,7 @@ internal static class DistillCommand
             var opt = cfg.Trainer;
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
             TorchRuntime.EnsureLoaded();
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
             opt = opt with { Device = torchDevice.ToString() };

@@ -66,6 +66,7 @@ internal static class TrainCommand
             var opt = cfg.Trainer;
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
             TorchRuntime.EnsureLoaded();
             if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
