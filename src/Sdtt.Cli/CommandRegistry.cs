@@ -17,5 +17,6 @@ internal static class CommandRegistry
         yield return SampleCommand.Create();
         yield return PipelineCommand.Create();
         yield return EvalCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

@@ -15,7 +15,7 @@ internal static class TrainingProgressBar
         TrainingResult? result = null;
         console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new EtaColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask("starting", maxValue: maxSteps);

@@ -15,6 +15,7 @@ internal static class BenchCommand
         var bench = new Command("bench", "Benchmarks");
         bench.Subcommands.Add(Latency());
         bench.Subcommands.Add(DataParallel());
+        bench.Subcommands.Add(ServeBench.Create());
         return bench;
     }
 
@@ -93,6 +94,7 @@ internal static class BenchCommand
             if (parse.GetValue(budget) is { } bu) o = o with { BudgetSeconds = bu };
             o = o with { Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), ChunkRows = parse.GetValue(chunkRows), OutDir = parse.GetValue(outDir) ?? "bench-latency" };
             o.Validate();
+            Sdtt.IO.OutputPath.RequireFolder(o.OutDir!); // before the benchmark, not after it
 
             Console.Error.WriteLine($"bench latency: sizes {string.Join(",", o.Sizes)}, batch {o.Batch}, {o.SeqLen} tokens, steps {string.Join(",", o.Steps)}, " +
                 $"{o.Warmup} warm-up + {o.Repeats} timed runs, {string.Join("+", o.Precisions)}, methods {string.Join(",", o.Methods.Select(LatencyOptions.MethodName))}, budget {o.BudgetSeconds:F0} s per size");

@@ -40,16 +40,18 @@ internal static class DistillCommand
         var teacherSteps = new Option<int?>("--teacher-steps") { Description = "N0, the round-1 teacher's step count (default 1024)" };
         var k = new Option<int?>("--k") { Description = "Teacher sub-steps per student step (default 2)" };
         var grid = new Option<string?>("--grid") { Description = "Teacher time grid: intended (the paper's t, t − dt; default) or coded (the released code's)" };
-        var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", DistillConfig.PresetNames)}; default paper) or a JSON file" };
+        var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", DistillConfig.PresetNames)}) or a JSON file; default: paper on a GPU or a fast CPU, demo on other CPUs" };
         var sets = new Option<string[]>("--set") { Description = "Override a field: key=value (trainer.lr=1e-4, rounds.steps_per_round=50, sdtt.store_targets_bf16=true); repeatable" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (a run stopped before its first checkpoint starts afresh)" };
+        var resumeFrom = new Option<string?>("--resume-from") { Description = "Continue from this checkpoint instead: a step of the run's checkpoints (0 = restart from step 0) or a checkpoint folder; later checkpoints are discarded" };
+        var allowDataChange = new Option<bool>("--allow-data-change") { Description = "On resume, accept training data whose content differs from the checkpoint's (logged)" };
         var device = new Option<string?>("--device") { Description = "cpu, cuda, cuda:N or auto (default: the config's trainer.device)" };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for libtorch (0 = libtorch default)" };
         var judge = new Option<string?>("--judge") { Description = "An autoregressive judge model folder: after every round, sample with the new student at its step count and report generative perplexity and entropy" };
         var evalSamples = new Option<int>("--eval-samples") { Description = "Samples per round for the judge evaluation", DefaultValueFactory = _ => 8 };
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
         var cmd = new Command("distill", "Self-distillation through time: distil a diffusion teacher into students that need k× fewer steps per round")
-            { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, config, sets, resume, device, threads, judge, evalSamples, print };
+            { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, config, sets, resume, resumeFrom, allowDataChange, device, threads, judge, evalSamples, print };
         cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = new List<string>(parse.GetValue(sets) ?? Array.Empty<string>());
@@ -60,7 +62,8 @@ internal static class DistillCommand
             if (parse.GetValue(teacherSteps) is { } ts) setList.Add($"rounds.teacher_steps={ts}");
             if (parse.GetValue(k) is { } kk) setList.Add($"rounds.k={kk}");
             var outPath = parse.GetValue(outDir);
-            bool isResume = parse.GetValue(resume);
+            string? from = parse.GetValue(resumeFrom);
+            bool isResume = parse.GetValue(resume) || from is not null;
             string? cfgName = parse.GetValue(config);
             if (parse.GetValue(print))
             {
@@ -68,12 +71,15 @@ internal static class DistillCommand
                 return 0;
             }
             if (outPath is null) throw new SdttException("--out DIR is required");
+            // Everything is checked before anything is written, so a rejected run leaves no folder behind.
+            OutputPath.RequireFolder(outPath);
             string? teacherDir = parse.GetValue(teacher), dataDir = parse.GetValue(data);
+            var state = RunFolder.Inspect(outPath, ResolvedConfigFile);
+            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
+                || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
+                RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", _ => { }); // throws the matching one-line error
             if (isResume)
             {
-                if (!Directory.Exists(outPath)) throw new SdttException($"{outPath}: --resume needs an existing run folder");
-                if (!File.Exists(Path.Combine(outPath, Trainer.CheckpointsDirName, CheckpointStore.LastFile)))
-                    throw new SdttException($"{outPath}: --resume found no checkpoint ({Trainer.CheckpointsDirName}/{CheckpointStore.LastFile} is missing)");
                 var runPath = Path.Combine(outPath, RunFile);
                 JsonObject run;
                 try { run = File.Exists(runPath) ? JsonNode.Parse(File.ReadAllText(runPath))!.AsObject() : new JsonObject(); }
@@ -82,26 +88,42 @@ internal static class DistillCommand
                 dataDir ??= run["data"]?.GetValue<string>();
                 cfgName ??= Path.Combine(outPath, ResolvedConfigFile);
             }
-            else if (Directory.Exists(outPath) && Directory.EnumerateFileSystemEntries(outPath).Any())
-                throw new SdttException($"{outPath}: the run folder is not empty; pass --resume to continue it or choose an empty folder");
             if (teacherDir is null) throw new SdttException("--teacher DIR is required (a diffusion model folder, e.g. from `sdtt train`)");
             if (dataDir is null) throw new SdttException("--data DIR is required (a folder written by `sdtt prepare`)");
 
-            var cfg = DistillConfig.Load(cfgName ?? "paper", setList);
-            var opt = cfg.Trainer;
-            if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
-            if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
-            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
+            DistillConfig.Load(cfgName ?? "tiny", setList); // checks the config and every --set before any work
             TorchRuntime.EnsureLoaded();
-            var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
-            opt = opt with { Device = torchDevice.ToString() };
-            cfg = cfg with { Trainer = opt.Validate() };
             var modelCfg = ModelFolder.ReadDitConfig(teacherDir);
             using var train = TokenDataset.Open(dataDir, "train");
             using var valid = TokenDataset.Open(dataDir, "valid");
             CheckVocabulary(train, modelCfg.VocabSize);
+            var plan = cfgName is null
+                ? DistillDefaults.Choose(modelCfg, train.SeqLen, TorchRuntime.ResolveDevice(parse.GetValue(device) ?? "auto"), CpuInfo.Current)
+                : null;
+            var cfg = DistillConfig.Load(cfgName ?? plan!.Preset, setList);
+            if (plan is not null && cfg.Trainer.Bf16 && !plan.Bf16) cfg = cfg with { Trainer = cfg.Trainer with { Bf16 = false } };
+            var opt = cfg.Trainer;
+            if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
+            if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
+            if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
+            var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
+            opt = opt with { Device = torchDevice.ToString() };
+            cfg = cfg with { Trainer = opt.Validate() };
+            if (plan is not null) Console.Error.WriteLine($"distill: no --config: {plan.Reason}");
+            else if (opt.Bf16 && torchDevice.type == DeviceType.CPU && !CpuInfo.Current.HasNativeBf16)
+                Console.Error.WriteLine($"distill: note: bf16 is on but this CPU ({CpuInfo.Current.ModelName}) has no native bf16, so it is emulated and slower than fp32; consider --set trainer.bf16=false");
             DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
+            // Load (and so check) the teacher and the judge before the run folder is touched; only rank 0 judges the rounds.
+            var student = ModelFolder.LoadDit(teacherDir, torchDevice);
+            var teacherModel = ModelFolder.LoadDit(teacherDir, torchDevice);
+            var evaluator = world.IsRoot() && parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
             world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
+            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
+            // state they inspected (every refusal was raised above, on all ranks alike).
+            isResume = world.IsRoot()
+                ? RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", m => Console.Error.WriteLine($"note: {m}"))
+                : state is RunFolderState.Resumable;
             Directory.CreateDirectory(outPath);
             if (world.IsRoot())
             {
@@ -112,12 +134,9 @@ internal static class DistillCommand
                 });
             }
 
-            var student = ModelFolder.LoadDit(teacherDir, torchDevice);
-            var teacherModel = ModelFolder.LoadDit(teacherDir, torchDevice);
             teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
             using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, Path.Combine(outPath, "rounds"), ownsModels: true);
             var metrics = new MetricsLog(Path.Combine(outPath, Trainer.MetricsFile));
-            var evaluator = world.IsRoot() && parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
             var divName = Divergence.Name(cfg.Sdtt.Loss);
             objective.RoundFinished = (info, _) =>
             {
@@ -140,11 +159,23 @@ internal static class DistillCommand
                 $"(teacher {cfg.Rounds.TeacherSteps} → student {cfg.Rounds.StudentStepsAt(cfg.Rounds.Rounds - 1)} steps), k {cfg.Rounds.K}, " +
                 $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), " +
                 $"lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), EMA {opt.EmaDecay}, {(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}");
+            Console.Error.WriteLine($"distill: {DistillDefaults.Eta(cfg, modelCfg, train.SeqLen, torchDevice, opt.MaxSteps)}");
 
-            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, world.IsRoot() ? p : null) { Plot = false, Communicator = world };
-            TrainingResult result = CliRunner.Interactive && world.Size == 1
-                ? RunInteractive(trainer, objective, opt, isResume)
-                : trainer(new PlainProgress(opt.LogEvery, objective)).Run(isResume);
+            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, world.IsRoot() ? p : null)
+            {
+                Plot = false, Communicator = world, ResumeFrom = isResume ? from : null, AllowDataChange = parse.GetValue(allowDataChange),
+            };
+            TrainingResult result;
+            try
+            {
+                result = CliRunner.Interactive && world.Size == 1
+                    ? RunInteractive(trainer, objective, opt, isResume)
+                    : trainer(new PlainProgress(opt.LogEvery, objective)).Run(isResume);
+            }
+            catch (TrainingDivergedException e)
+            {
+                throw Recovery.Explain(e, "distill", "--out", outPath);
+            }
             if (!world.IsRoot()) return 0;
             objective.FinishFinalRound(result.FinalStep);
             TryPlot(metrics, outPath, cfg.Rounds, divName);
@@ -179,7 +210,7 @@ internal static class DistillCommand
 
     private static string Line(TrainingProgress p, SdttObjective o) =>
         $"round {o.Round + 1}/{o.Schedule.Rounds} (student {o.Schedule.StudentStepsAt(o.Round)} steps) step {p.Step}/{p.MaxSteps} " +
-        $"loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s" + (p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "");
+        $"loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s" + (p.Eta is { } e ? $" ETA {Durations.Format(e)}" : "");
 
     private static TrainingResult RunInteractive(Func<IProgress<TrainingProgress>, Trainer> make, SdttObjective objective, TrainerOptions opt, bool resume) =>
         TrainingProgressBar.Run(opt.MaxSteps, p => Line(p, objective), progress => make(progress).Run(resume));

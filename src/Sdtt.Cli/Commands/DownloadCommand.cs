@@ -86,7 +86,7 @@ internal static class DownloadCommand
     private static string Describe(HubProgress p)
     {
         var total = p.BytesTotal is { } t ? $"/{t / 1e6:N1}" : "";
-        var eta = p.Eta is { } e ? $", ETA {e:hh\\:mm\\:ss}" : "";
+        var eta = p.Eta is { } e ? $", ETA {Durations.Format(e)}" : "";
         return $"{p.BytesDone / 1e6:N1}{total} MB, {p.BytesPerSecond / 1e6:N1} MB/s{eta}";
     }
 

@@ -33,14 +33,15 @@ internal static class EvalCommand
         var mauveSeeds = new Option<int>("--mauve-seeds") { Description = "MAUVE seeds (mean ± std)", DefaultValueFactory = _ => 5 };
         var bleuSubset = new Option<int>("--selfbleu-subset") { Description = "Hypotheses drawn for self-BLEU", DefaultValueFactory = _ => 500 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold for AR models (1 = off)", DefaultValueFactory = _ => 1.0 };
-        var categorical = new Option<string>("--categorical") { Description = "Precision of the diffusion sampler's categorical draw: f64 (default) or f32 (the reference)", DefaultValueFactory = _ => "f64" };
+        var samplerOpt = SamplerOptions.Sampler();
+        var categorical = new Option<string?>("--categorical") { Description = "Reference samplers only: precision of the categorical draw, f64 (default) or f32 (the reference)" };
         var mauvePrefix = new Option<int>("--mauve-prefix") { Description = "MAUVE: 0 = unconditional samples; P > 0 = SDTT protocol (continuations of each reference's first P tokens; SDTT: 50 with --seq-len 100)", DefaultValueFactory = _ => 0 };
         var mauveCont = new Option<int>("--mauve-continuations") { Description = "Continuations per prefix in conditional MAUVE", DefaultValueFactory = _ => 5 };
         var mauveRefs = new Option<int>("--mauve-references") { Description = "Most MAUVE references (0 = automatic)", DefaultValueFactory = _ => 0 };
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, categorical, mauvePrefix, mauveCont, mauveRefs };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs };
         cmd.Subcommands.Add(CompareCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
         cmd.Subcommands.Add(MakeMcCommand());
@@ -57,22 +58,23 @@ internal static class EvalCommand
             foreach (var (name, v) in new[] { ("--steps", parse.GetValue(steps)), ("--num-samples", parse.GetValue(numSamples)), ("--batch-size", parse.GetValue(batch)), ("--draws", parse.GetValue(draws)) })
                 if (v < 1) throw new SdttException($"{name} must be ≥ 1");
             var files = ParseData(parse.GetValue(data) ?? Array.Empty<string>());
+            if (parse.GetValue(outPath) is { } reportPath) Sdtt.IO.OutputPath.RequireFile(reportPath, "--out");
+            if (parse.GetValue(saveSamples) is { } savePath) Sdtt.IO.OutputPath.RequireFile(savePath, "--save-samples");
+            if (parse.GetValue(steps) > Sampling.SamplingLimits.MaxSteps) throw new SdttException($"--steps must be in 1..{Sampling.SamplingLimits.MaxSteps:N0}");
+            if (parse.GetValue(numSamples) > Sampling.SamplingLimits.MaxNumSamples) throw new SdttException($"--num-samples must be in 1..{Sampling.SamplingLimits.MaxNumSamples:N0}");
             TorchRuntime.EnsureLoaded();
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
-            var precision = parse.GetValue(categorical)!.ToLowerInvariant() switch
-            {
-                "f64" or "float64" => Sampling.CategoricalPrecision.Float64,
-                "f32" or "float32" => Sampling.CategoricalPrecision.Float32,
-                var c => throw new SdttException($"--categorical: unknown '{c}' (f64 or f32)"),
-            };
+            var samplerName = SamplerOptions.Resolve(parse.GetValue(samplerOpt));
+            var precision = SamplerOptions.Precision(parse.GetValue(categorical), samplerName, "--categorical");
             double tp = parse.GetValue(topP);
             if (!(tp > 0 && tp <= 1)) throw new SdttException("--top-p must be in (0, 1]");
-            var loaded = EvalModels.Load(modelDir, dev, tp, precision);
+            var loaded = EvalModels.Load(modelDir, dev, tp, samplerName, precision);
             IJudge? judgeModel = null;
             var judgeDir = parse.GetValue(judge);
             if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
             int len = parse.GetValue(seqLen) ?? Math.Min(1024, loaded.ModelLength);
             if (len < 2) throw new SdttException("--seq-len must be ≥ 2");
+            if (len > loaded.ModelLength) throw new SdttException($"--seq-len {len} is above the model's length {loaded.ModelLength}; use at most {loaded.ModelLength}");
             SampleSet? given = null;
             var samplesPath = parse.GetValue(samples);
             // With --samples, every sample of the file is used unless --num-samples is given explicitly.
@@ -164,6 +166,7 @@ internal static class EvalCommand
         var cmd = new Command("compare", "Lay several eval reports side by side and plot generative perplexity vs steps with entropy") { reports, outDir };
         cmd.SetGuardedAction(parse =>
         {
+            if (parse.GetValue(outDir) is { } od) Sdtt.IO.OutputPath.RequireFolder(od);
             var list = parse.GetValue(reports)!.Select(EvalReport.Read).ToList();
             if (list.Count == 0) throw new SdttException("compare: no reports");
             var rows = EvalComparison.Table(list);

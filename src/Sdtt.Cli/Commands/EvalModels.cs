@@ -15,7 +15,7 @@ internal sealed record LoadedModel(IDenoiser? Diffusion, IJudge? Ar, int ModelLe
 /// <see cref="GptModelFolder"/>, anything else as a diffusion DiT through <see cref="ModelFolder.LoadDit"/>.</summary>
 internal static class EvalModels
 {
-    public static LoadedModel Load(string dir, Device device, double topP, CategoricalPrecision precision)
+    public static LoadedModel Load(string dir, Device device, double topP, string sampler, CategoricalPrecision precision)
     {
         if (GptModelFolder.IsGptFolder(dir))
         {
@@ -27,8 +27,8 @@ internal static class EvalModels
         }
         var dit = ModelFolder.LoadDit(dir, device);
         return new LoadedModel(dit, null, dit.Config.ModelLength,
-            (n, l, steps, seed, batch, p) => Samplers.Diffusion(dit, n, l, steps, seed, batch, cached: true, precision, p),
-            (prompt, n, l, steps, seed, batch) => Samplers.Diffusion(dit, n, l, steps, seed, batch, cached: true, precision, null, prompt));
+            (n, l, steps, seed, batch, p) => Samplers.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, p),
+            (prompt, n, l, steps, seed, batch) => Samplers.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, null, prompt));
     }
 
     public static IJudge LoadJudge(string dir, Device device)

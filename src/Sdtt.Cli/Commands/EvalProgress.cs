@@ -13,7 +13,7 @@ internal static class EvalProgress
         {
             T result = default!;
             AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new EtaColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
                     result = work((label, total) =>

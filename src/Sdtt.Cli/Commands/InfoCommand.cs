@@ -54,6 +54,7 @@ internal static class InfoCommand
             }
             AnsiConsole.Write(table);
             Console.WriteLine($"parameters: {cfg.ParameterCount}");
+            if (d is not null) Verify(d, WeightsCheck.Dit(d, cfg));
             return 0;
         });
         return cmd;
@@ -75,6 +76,15 @@ internal static class InfoCommand
         table.AddRow("parameters", $"{cfg.ParameterCount:N0}");
         AnsiConsole.Write(table);
         Console.WriteLine($"parameters: {cfg.ParameterCount}");
+        Verify(dir, WeightsCheck.Gpt(dir, cfg));
         return 0;
+    }
+
+    /// <summary>A folder whose weights do not match its config.json is an error (exit 1), after the table.</summary>
+    private static void Verify(string dir, IReadOnlyList<string> problems)
+    {
+        if (problems.Count == 1 && problems[0].StartsWith("no ")) throw new SdttException($"{dir}: {problems[0]} (the weights are missing)");
+        if (problems.Count > 0)
+            throw new SdttException($"{dir}: config.json and {ModelFolder.WeightsFile} disagree: {string.Join("; ", problems)}");
     }
 }

@@ -35,6 +35,7 @@ internal static class PipelineCommand
                     ?? throw new SdttException($"unknown preset '{parse.GetValue(preset)}'; use {string.Join(" or ", Presets.Keys)}");
             var inDir = parse.GetValue(input)!;
             if (!Directory.Exists(inDir)) throw new SdttException($"{inDir}: input folder not found (run from the repository root, or pass --input DIR)");
+            Sdtt.IO.OutputPath.RequireFolder(parse.GetValue(output)!);
             return Run(inDir, parse.GetValue(output)!, p, parse.GetValue(device)!, parse.GetValue(force));
         });
         return cmd;
@@ -89,9 +90,16 @@ internal static class PipelineCommand
         Stage(stage, $"a prompted sample from the last student ({last.Steps} steps)", null, true, null,
             "sample", "--model", last.Dir, "--steps", last.Steps.ToString(), "--seq-len", p.SeqLen.ToString(),
             "--prompt", "The state of the Union", "--seed", "1", "--device", device);
-        AnsiConsole.MarkupLine($"[green]pipeline finished[/] in {total.Elapsed:hh\\:mm\\:ss}; results in [bold]{Markup.Escape(outDir)}[/] " +
+        AnsiConsole.MarkupLine($"[green]pipeline finished[/] in {Durations.Format(total.Elapsed)}; results in [bold]{Markup.Escape(outDir)}[/] " +
                                $"(eval/comparison.md, eval/genppl_vs_steps.png, samples/*.jsonl, mdlm/loss.png, sdtt/distill.png)");
         return 0;
+    }
+
+    /// <summary>The last checkpoint of a train/distill stage folder, or null when it has none.</summary>
+    internal static string? ResumableStage(string stageDir)
+    {
+        try { return new Sdtt.Training.CheckpointStore(Path.Combine(stageDir, Sdtt.Training.Trainer.CheckpointsDirName)).Last(); }
+        catch (SdttException) { return null; }
     }
 
     /// <summary>Runs one stage through the tool's own command tree unless <paramref name="doneMarker"/> already exists.</summary>
@@ -103,9 +111,18 @@ internal static class PipelineCommand
             AnsiConsole.MarkupLine($"[grey]stage {number}: {Markup.Escape(title)} — already done ({Markup.Escape(doneMarker)}), skipped[/]");
             return;
         }
-        // A stage that was interrupted (or is forced) starts over in its own folder.
-        if (stageDir is not null && Directory.Exists(stageDir)) Directory.Delete(stageDir, recursive: true);
+        // An interrupted training stage continues from its last checkpoint; one that never wrote a checkpoint (or a forced
+        // re-run) starts over in its own folder.
+        string? resumeNote = null;
+        if (stageDir is not null && !force && ResumableStage(stageDir) is { } last)
+        {
+            args = args.Append("--resume").ToArray();
+            line += " --resume";
+            resumeNote = $"resuming the interrupted stage from {Path.GetFileName(last)}";
+        }
+        else if (stageDir is not null && Directory.Exists(stageDir)) Directory.Delete(stageDir, recursive: true);
         AnsiConsole.MarkupLine($"[bold blue]stage {number}: {Markup.Escape(title)}[/]");
+        if (resumeNote is not null) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(resumeNote)}[/]");
         AnsiConsole.MarkupLine($"[grey]$ {Markup.Escape(line)}[/]");
         var sw = Stopwatch.StartNew();
         var root = new RootCommand();

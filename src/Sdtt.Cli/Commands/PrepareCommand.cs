@@ -21,6 +21,7 @@ internal static class PrepareCommand
         {
             var options = new PrepareOptions(parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(seqLen),
                 parse.GetValue(valid), parse.GetValue(seed));
+            Sdtt.IO.OutputPath.RequireFolder(options.OutputDir, "--output");
             var result = Run(options);
             Report(result);
             return 0;
@@ -45,7 +46,7 @@ internal static class PrepareCommand
         PrepareResult? result = null;
         console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new EtaColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask("tokenising", maxValue: 1);

@@ -16,7 +16,10 @@ internal static class RoundJudge
     public static Func<FinishedRound, IReadOnlyList<KeyValuePair<string, double>>> Create(string judgeDir, int samples, int seqLen, Device device, long seed)
     {
         if (samples < 1) throw new SdttException($"--eval-samples must be ≥ 1 (got {samples})");
-        if (!GptModelFolder.IsGptFolder(judgeDir)) throw new SdttException($"{judgeDir}: not an autoregressive (GPT-2) model folder");
+        if (!Directory.Exists(judgeDir)) throw new SdttException($"--judge {judgeDir}: model folder not found");
+        if (!GptModelFolder.IsGptFolder(judgeDir))
+            throw new SdttException($"--judge {judgeDir}: not an autoregressive (GPT-2) model folder{(File.Exists(Path.Combine(judgeDir, ModelFolder.ConfigFile)) ? " (a diffusion model cannot judge; train one with `sdtt train --model-type ar`)" : "")}");
+        GptModelFolder.Load(judgeDir).Dispose(); // the weights load now, not after the first round
         var judgeCfg = GptModelFolder.ReadConfig(judgeDir);
         if (judgeCfg.NPositions < seqLen) throw new SdttException($"{judgeDir}: the judge handles {judgeCfg.NPositions} positions, the samples have {seqLen}");
         return info =>
@@ -25,7 +28,7 @@ internal static class RoundJudge
             using var student = ModelFolder.LoadDit(info.EmaDir, device);
             if (student.MaskIndex > judgeCfg.VocabSize)
                 throw new SdttException($"{judgeDir}: the judge's vocabulary ({judgeCfg.VocabSize}) does not cover the student's tokens ({student.MaskIndex})");
-            var result = new AncestralSampler().Sample(student, new SamplingOptions
+            var result = SamplerRegistry.Get(SamplerRegistry.Default).Sample(student, new SamplingOptions
             {
                 Steps = info.StudentSteps, NumSamples = samples, SeqLen = seqLen, Seed = seed + 1000L * info.Round,
             });

@@ -12,7 +12,7 @@ using Spectre.Console;
 
 namespace Sdtt.Cli.Commands;
 
-/// <summary><c>sdtt sample --model DIR --steps N ...</c>: draws samples from a model folder with the ancestral sampler,
+/// <summary><c>sdtt sample --model DIR --steps N ...</c>: draws samples from a model folder with a named sampler (default reveal-first),
 /// prints them (text or JSONL), shows progress on stderr and reports tokens/s and network calls.</summary>
 internal static class SampleCommand
 {
@@ -24,17 +24,18 @@ internal static class SampleCommand
         var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sample (default: the model's length)" };
         var prompt = new Option<string?>("--prompt") { Description = "Prompt text; samples start with [BOS] + its GPT-2 tokens" };
         var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
-        var cached = new Option<bool>("--cached") { Description = "Reuse the network output when no token changed in the previous step (same samples, fewer calls)" };
+        var sampler = SamplerOptions.Sampler();
+        var cached = new Option<bool>("--cached") { Description = "Replaced by --sampler ancestral-cached", Hidden = true };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold in (0, 1]; 1 = off", DefaultValueFactory = _ => 1.0 };
         var temperature = new Option<double>("--temperature") { Description = "Temperature > 0; 1 = the model's distribution", DefaultValueFactory = _ => 1.0 };
-        var precision = new Option<string>("--precision") { Description = "Categorical draw precision: f64 (default) or f32 (the reference)", DefaultValueFactory = _ => "f64" };
+        var precision = new Option<string?>("--precision") { Description = "Reference samplers only: categorical draw precision, f64 (default) or f32 (the reference)" };
         var bf16 = new Option<bool>("--bf16") { Description = "Run linear layers and attention in bfloat16" };
         var format = new Option<string>("--format") { Description = "Output format: text or jsonl", DefaultValueFactory = _ => "text" };
         var output = new Option<string?>("--out") { Description = "Write the samples to this file instead of stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "cpu" };
-        var cmd = new Command("sample", "Generate text with the ancestral sampler of a diffusion model")
+        var cmd = new Command("sample", "Generate text with a diffusion model (samplers: reveal-first, ancestral, ancestral-cached)")
         {
-            model, steps, numSamples, seqLen, prompt, seed, cached, topP, temperature, precision, bf16, format, output, device,
+            model, steps, numSamples, seqLen, prompt, seed, sampler, cached, topP, temperature, precision, bf16, format, output, device,
         };
         cmd.SetGuardedAction(parse =>
         {
@@ -44,24 +45,21 @@ internal static class SampleCommand
             double p = parse.GetValue(topP), temp = parse.GetValue(temperature);
             string fmt = parse.GetValue(format)!.Trim().ToLowerInvariant();
             string? outPath = parse.GetValue(output);
-            var prec = parse.GetValue(precision)!.Trim().ToLowerInvariant() switch
-            {
-                "f64" or "float64" => CategoricalPrecision.Float64,
-                "f32" or "float32" => CategoricalPrecision.Float32,
-                var other => throw new SdttException($"--precision must be f64 or f32 (got '{other}')"),
-            };
+            if (parse.GetValue(cached)) throw new SdttException("--cached is now the sampler 'ancestral-cached': use --sampler ancestral-cached");
+            var samplerName = SamplerOptions.Resolve(parse.GetValue(sampler));
+            var prec = SamplerOptions.Precision(parse.GetValue(precision), samplerName, "--precision");
             if (n < 1) throw new SdttException($"--steps must be ≥ 1 (got {n})");
             if (b < 1) throw new SdttException($"--num-samples must be ≥ 1 (got {b})");
             if (!(p > 0 && p <= 1)) throw new SdttException($"--top-p must be in (0, 1] (got {p.ToString(CultureInfo.InvariantCulture)})");
             if (!(temp > 0) || double.IsInfinity(temp)) throw new SdttException($"--temperature must be a positive number (got {temp.ToString(CultureInfo.InvariantCulture)})");
             if (fmt is not ("text" or "jsonl")) throw new SdttException($"--format must be text or jsonl (got '{fmt}')");
-            if (outPath is not null && Directory.Exists(outPath)) throw new SdttException($"--out {outPath} is a folder; give a file path");
-            if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od))
-                throw new SdttException($"--out: folder {od} does not exist");
+            if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od) && !File.Exists(od))
+                throw new SdttException($"--out {outPath}: folder {od} does not exist");
+            if (outPath is not null) OutputPath.RequireFile(outPath);
             if (!Directory.Exists(dir)) throw new SdttException($"--model {dir}: model folder not found");
             var cfg = ModelFolder.ReadDitConfig(dir);
             int len = parse.GetValue(seqLen) ?? cfg.ModelLength;
-            if (len < 1) throw new SdttException($"--seq-len must be ≥ 1 (got {len})");
+            SamplingLimits.Check(n, b, len, cfg);
 
             long[]? promptTokens = parse.GetValue(prompt) is { } text
                 ? new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray()
@@ -79,11 +77,11 @@ internal static class SampleCommand
             Console.CancelKeyPress += onCancel;
             var options = new SamplingOptions
             {
-                Steps = n, NumSamples = b, SeqLen = len, Seed = parse.GetValue(seed), Cached = parse.GetValue(cached),
+                Steps = n, NumSamples = b, SeqLen = len, Seed = parse.GetValue(seed),
                 Precision = prec, Temperature = temp, TopP = p, Prompt = promptTokens, Cancellation = cts.Token,
             };
             PipelineOutput result;
-            try { result = RunWithProgress(pipe, options); }
+            try { result = RunWithProgress(pipe, options, samplerName); }
             finally { Console.CancelKeyPress -= onCancel; }
 
             var sb = new StringBuilder();
@@ -104,7 +102,7 @@ internal static class SampleCommand
             var r = result.Result;
             Console.Error.WriteLine(
                 $"sampled {r.NumSamples}×{r.SeqLen} tokens in {r.Elapsed.TotalSeconds:0.00} s: {r.TokensPerSecond:0.0} tokens/s, " +
-                $"{r.NetworkCalls} network calls for {r.Steps} steps{(options.Cached ? " (cached)" : "")}" +
+                $"{r.NetworkCalls} network calls for {r.Steps} steps ({samplerName})" +
                 $"{(r.FillApplied ? ", greedy fill applied" : "")}{(outPath is null ? "" : $"; written to {outPath}")}");
             return 0;
         });
@@ -112,21 +110,21 @@ internal static class SampleCommand
     }
 
     /// <summary>Runs the sampler with a progress bar (interactive) or periodic plain lines (logs) on stderr.</summary>
-    private static PipelineOutput RunWithProgress(DiffusionPipeline pipe, SamplingOptions options)
+    private static PipelineOutput RunWithProgress(DiffusionPipeline pipe, SamplingOptions options, string sampler)
     {
         int n = options.Steps;
         long total = (long)options.NumSamples * options.SeqLen;
-        string Eta(SamplingStep s) => s.Step < 0 ? "?" : TimeSpan.FromSeconds(s.Elapsed.TotalSeconds / (s.Step + 1) * Math.Max(0, n - s.Step - 1)).ToString(@"hh\:mm\:ss");
+        string Eta(SamplingStep s) => s.Step < 0 ? "?" : Durations.FormatSeconds(s.Elapsed.TotalSeconds / (s.Step + 1) * Math.Max(0, n - s.Step - 1));
         if (CliRunner.Interactive)
         {
             PipelineOutput? output = null;
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             console.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new EtaColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("sampling", maxValue: n);
-                    output = pipe.Sample(options.NumSamples, n, options.SeqLen, options: options with
+                    output = pipe.Sample(options.NumSamples, n, options.SeqLen, sampler: sampler, options: options with
                     {
                         OnStep = s =>
                         {
@@ -141,7 +139,7 @@ internal static class SampleCommand
             return output!;
         }
         var last = Stopwatch.StartNew();
-        return pipe.Sample(options.NumSamples, n, options.SeqLen, options: options with
+        return pipe.Sample(options.NumSamples, n, options.SeqLen, sampler: sampler, options: options with
         {
             OnStep = s =>
             {

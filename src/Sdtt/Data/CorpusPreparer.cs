@@ -121,7 +121,7 @@ public static class CorpusPreparer
                 if (withValid && (pass.Train.Documents == 0 || pass.Valid!.Documents == 0))
                 {
                     if (docs < 2)
-                        throw new SdttException($"{options.InputDir}: only one document, which cannot be split into train and validation; add documents or use --valid-fraction 0");
+                        throw new SdttException($"{options.InputDir}: only one document, which cannot be split into train and validation (which `sdtt train` and `sdtt distill` need); add documents, e.g. split the text into several files");
                     if (overrides.Count > 0) throw new InvalidOperationException("split rebalancing did not converge");
                     // Move the document nearest the threshold so both splits hold at least one; deterministic, then redo.
                     if (pass.Valid!.Documents == 0) overrides[pass.LowestTrain!.Value] = true;

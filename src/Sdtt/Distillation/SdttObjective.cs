@@ -179,7 +179,7 @@ public sealed class SdttObjective : ITrainingObjective
             // EMA shadows cover the trainable parameters; buffers (rotary inv_freq) come from the model.
             sd = _student.state_dict().ToDictionary(kv => kv.Key, kv => overrideWeights.TryGetValue(kv.Key, out var w) ? w : kv.Value);
         }
-        ModelFolder.SaveDit(weights == "ema" ? info.EmaDir : info.RawDir, _student, extra, sd);
+        AtomicDirectory.Write(weights == "ema" ? info.EmaDir : info.RawDir, tmp => ModelFolder.SaveDit(tmp, _student, extra, sd));
     }
 
     /// <summary>Teacher ← raw student weights.</summary>

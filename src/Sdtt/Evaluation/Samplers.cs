@@ -5,24 +5,25 @@ using static TorchSharp.torch;
 
 namespace Sdtt.Evaluation;
 
-/// <summary>Sample generation for the evaluation: the diffusion ancestral sampler (SDTT protocol: all-MASK prior, no
-/// BOS/EOS forced, N steps, greedy fill) and AR generation from a BOS prompt. Batches are seeded seed, seed+1, …</summary>
+/// <summary>Sample generation for the evaluation: a diffusion sampler from <see cref="SamplerRegistry"/> (SDTT protocol:
+/// all-MASK prior, no BOS/EOS forced, N steps, greedy fill; default reveal-first) and AR generation from a BOS prompt. Batches are seeded seed, seed+1, …</summary>
 public static class Samplers
 {
     /// <summary>Unconditional diffusion samples [n][seqLen].</summary>
-    /// <param name="cached">Use the exact network-output cache (mdlm ddpm_cache; same tokens, fewer calls).</param>
+    /// <param name="sampler">A <see cref="SamplerRegistry"/> name (null = the default, reveal-first).</param>
+    /// <param name="precision">Categorical precision (reference samplers only).</param>
     /// <param name="prompt">Tokens fixed at positions [0, len) of every sample (conditional generation), or null.</param>
     public static List<int[]> Diffusion(IDenoiser model, int numSamples, int seqLen, int steps, int seed, int batchSize,
-        bool cached = true, CategoricalPrecision precision = CategoricalPrecision.Float64, Action<int>? progress = null, int[]? prompt = null)
+        string? sampler = null, CategoricalPrecision precision = CategoricalPrecision.Float64, Action<int>? progress = null, int[]? prompt = null)
     {
-        var sampler = new AncestralSampler();
+        var chosen = SamplerRegistry.Get(sampler);
         var rows = new List<int[]>();
         for (int b = 0; rows.Count < numSamples; b++)
         {
             int n = Math.Min(batchSize, numSamples - rows.Count);
-            var r = sampler.Sample(model, new SamplingOptions
+            var r = chosen.Sample(model, new SamplingOptions
             {
-                Steps = steps, NumSamples = n, SeqLen = seqLen, Seed = seed + b, Cached = cached, Precision = precision,
+                Steps = steps, NumSamples = n, SeqLen = seqLen, Seed = seed + b, Precision = precision,
                 Prompt = prompt?.Select(v => (long)v).ToArray(),
             });
             rows.AddRange(r.Tokens.Select(t => t.Select(v => (int)v).ToArray()));

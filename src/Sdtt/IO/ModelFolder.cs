@@ -20,6 +20,8 @@ public static class ModelFolder
     {
         var path = Path.Combine(RequireFolder(dir), ConfigFile);
         if (!File.Exists(path)) throw new SdttException($"{dir}: no {ConfigFile} (expected an HF-style model folder)");
+        if (GptModelFolder.IsGptFolder(dir))
+            throw new SdttException($"{dir}: an autoregressive (GPT-2) model folder, not a diffusion model; give an MDLM/SDTT folder (from `sdtt train`, `sdtt distill` or `sdtt download`)");
         return DitConfig.FromJson(File.ReadAllText(path), path);
     }
 

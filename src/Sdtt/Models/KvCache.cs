@@ -39,7 +39,7 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>Batch size the cache was allocated for.</summary>
-    public long Batch { get; }
+    public long Batch { get; private set; }
     /// <summary>Capacity in positions.</summary>
     public long MaxLength { get; }
     /// <summary>Number of positions already stored (the absolute position of the next token).</summary>
@@ -70,6 +70,22 @@ public sealed class KvCache : IDisposable
     {
         if (positions < 0 || Length + positions > MaxLength) throw new SdttException($"cannot advance the KV cache by {positions} from {Length} (capacity {MaxLength})");
         Length += positions;
+    }
+
+    /// <summary>Keeps only the batch rows <paramref name="rows"/> (int64 indices, in the new order) of every layer, e.g. to drop
+    /// finished or cancelled sequences from a batched decode; the stored positions are unchanged.</summary>
+    public void SelectRows(Tensor rows)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var _ = no_grad();
+        for (int i = 0; i < _keys.Length; i++)
+        {
+            var k = _keys[i].index_select(0, rows).DetachFromDisposeScope();
+            var v = _values[i].index_select(0, rows).DetachFromDisposeScope();
+            _keys[i].Dispose(); _values[i].Dispose();
+            _keys[i] = k; _values[i] = v;
+        }
+        Batch = rows.shape[0];
     }
 
     /// <summary>Forgets every stored position (the memory is kept for reuse).</summary>

@@ -33,6 +33,7 @@ public sealed class AncestralSampler : ISampler
     /// <inheritdoc />
     public SamplingResult Sample(IDenoiser model, SamplingOptions options)
     {
+        if (options.PerSample is not null) throw new SdttException($"per-sample settings need the '{SamplerRegistry.RevealFirst}' sampler");
         var o = Validate(model, options);
         int b = o.NumSamples, l = o.SeqLen, n = o.Steps;
         int v = model.VocabSize, mask = model.MaskIndex;
@@ -46,6 +47,7 @@ public sealed class AncestralSampler : ISampler
         IUniformSource uniforms = o.Uniforms ?? new XoshiroUniformSource(o.Seed);
         var watch = Stopwatch.StartNew();
         int calls = 0;
+        long projected = 0;
         bool fillApplied = false;
         using var cache = new StepCache();
         using var outer = NewDisposeScope();
@@ -85,6 +87,7 @@ public sealed class AncestralSampler : ISampler
                     scorer = RowScorer.Create(model, x, rows, Sigma(model, t, b, device));
                     calls++;
                     called = true;
+                    projected += count;
                     if (cached) cache.Reset(scorer, count * (long)v * 4 <= o.CacheBudgetBytes && model is Dit);
                 }
                 try
@@ -122,6 +125,7 @@ public sealed class AncestralSampler : ISampler
                 {
                     scorer = RowScorer.Create(model, x, rows, Sigma(model, ts[n].reshape(1), b, device));
                     calls++;
+                    projected += count;
                     called = true;
                 }
                 try
@@ -155,7 +159,7 @@ public sealed class AncestralSampler : ISampler
         var tokens = new long[b][];
         for (int i = 0; i < b; i++) tokens[i] = data.AsSpan(i * l, l).ToArray();
         watch.Stop();
-        return new SamplingResult(tokens, calls, n, fillApplied, watch.Elapsed);
+        return new SamplingResult(tokens, calls, n, fillApplied, watch.Elapsed) { RowsProjected = projected };
     }
 
     /// <summary>z for every masked row, chunk by chunk: log-probs (fresh or cached) → shaping → kernel → race.</summary>

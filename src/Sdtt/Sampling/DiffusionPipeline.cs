@@ -14,8 +14,8 @@ namespace Sdtt.Sampling;
 /// foreach (var text in output.Texts) Console.WriteLine(text);
 /// </code>
 /// A prompt is encoded as [BOS] + GPT-2 tokens of the text and written into positions [0, len) of every sample (the
-/// reference README's example). Sampling runs <see cref="AncestralSampler"/>; pass <see cref="SamplingOptions"/> for
-/// the cached variant, seeds, temperature, top-p, infilling constraints, callbacks or cancellation.</summary>
+/// reference README's example). Sampling runs the sampler named by <c>sampler</c> (<see cref="SamplerRegistry"/>; default
+/// reveal-first); pass <see cref="SamplingOptions"/> for seeds, temperature, top-p, infilling constraints, callbacks or cancellation.</summary>
 public sealed class DiffusionPipeline : IDisposable
 {
     private readonly bool _ownsModel;
@@ -50,8 +50,10 @@ public sealed class DiffusionPipeline : IDisposable
     /// <summary>Draws <paramref name="numSamples"/> sequences of <paramref name="seqLen"/> tokens (default: the model's
     /// length) with <paramref name="steps"/> ancestral steps. <paramref name="prompt"/> (text) becomes the prefix
     /// [BOS] + tokens; <paramref name="options"/> supplies every other setting (its Steps/NumSamples/SeqLen/Prompt are
-    /// overridden by the explicit arguments).</summary>
-    public PipelineOutput Sample(int numSamples = 1, int steps = 128, int? seqLen = null, string? prompt = null, SamplingOptions? options = null)
+    /// overridden by the explicit arguments); <paramref name="sampler"/> is a <see cref="SamplerRegistry"/> name (null =
+    /// the default, reveal-first).</summary>
+    public PipelineOutput Sample(int numSamples = 1, int steps = 128, int? seqLen = null, string? prompt = null, SamplingOptions? options = null,
+        string? sampler = null)
     {
         var o = (options ?? new SamplingOptions()) with
         {
@@ -62,7 +64,7 @@ public sealed class DiffusionPipeline : IDisposable
         if (prompt is not null) o = o with { Prompt = EncodePrompt(prompt) };
         if (o.Prompt is { Count: > 0 } p && p.Count >= o.SeqLen)
             throw new SdttException($"the prompt is {p.Count} tokens (with BOS); seq-len must be at least {p.Count + 1} (got {o.SeqLen})");
-        var result = new AncestralSampler().Sample(Model, o);
+        var result = SamplerRegistry.Get(sampler).Sample(Model, o);
         return new PipelineOutput(result.Tokens.Select(Decode).ToArray(), result);
     }
 

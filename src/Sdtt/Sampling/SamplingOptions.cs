@@ -51,6 +51,10 @@ public sealed record SamplingOptions
     public IUniformSource? Uniforms { get; init; }
     /// <summary>Called after the prior (step −1), after every step and after the fill; for streaming and progress.</summary>
     public Action<SamplingStep>? OnStep { get; init; }
-    /// <summary>Checked before every step.</summary>
+    /// <summary>Checked before every step; cancels the whole run (<see cref="OperationCanceledException"/>).</summary>
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Per-sample seeds, temperature, top-p, prompt and cancellation (serving); when given, NumSamples must
+    /// equal its count and <see cref="Seed"/>, <see cref="Temperature"/>, <see cref="TopP"/> and <see cref="Prompt"/>
+    /// are ignored. Only the <c>reveal-first</c> sampler supports it.</summary>
+    public IReadOnlyList<SampleSettings>? PerSample { get; init; }
 }

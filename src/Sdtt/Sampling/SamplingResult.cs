@@ -10,6 +10,12 @@ namespace Sdtt.Sampling;
 /// <param name="Elapsed">Wall-clock time of the run.</param>
 public sealed record SamplingResult(long[][] Tokens, int NetworkCalls, int Steps, bool FillApplied, TimeSpan Elapsed)
 {
+    /// <summary>Per sample: whether its <see cref="SampleSettings.Cancellation"/> stopped it (its tokens are then partial
+    /// and may hold MASK). Empty when no per-sample settings were given.</summary>
+    public IReadOnlyList<bool> Cancelled { get; init; } = Array.Empty<bool>();
+    /// <summary>Positions revealed by the network, summed over steps (the rows whose output layer was computed), the
+    /// fill included. For the reference samplers: every masked row of every step with a network call.</summary>
+    public long RowsProjected { get; init; }
     /// <summary>Number of samples B.</summary>
     public int NumSamples => Tokens.Length;
     /// <summary>Sequence length L.</summary>

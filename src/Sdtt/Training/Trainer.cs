@@ -14,7 +14,9 @@ namespace Sdtt.Training;
 /// <summary>The training loop shared by MDLM pre-training, SDTT distillation and the autoregressive baseline:
 /// gradient accumulation to a global batch, total-norm clipping, AdamW with linear warm-up then constant LR, EMA with the
 /// reference warm-up, validation with EMA weights, atomic checkpoints (weights, EMA, optimizer, step, RNG, data position,
-/// objective state) kept as <c>last</c> plus the newest k, exact resume, NaN/Inf stop, metrics.jsonl and loss.png.</summary>
+/// objective state) kept as <c>last</c> plus the newest k and the newest healthy one, exact resume (from the last or any
+/// kept checkpoint), a divergence stop (<see cref="DivergenceDetector"/>) that names a checkpoint to recover from, a check
+/// that resumed runs see the same data, metrics.jsonl, loss.png, and the final <c>model/</c> written atomically.</summary>
 public sealed class Trainer
 {
     /// <summary>Metrics file name in the run folder.</summary>
@@ -51,6 +53,13 @@ public sealed class Trainer
     /// every global batch, gradients are summed across ranks before clipping, and only rank 0 writes (see docs/distributed.md).</summary>
     public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
     private bool IsWriter => Communicator.Rank == 0;
+    /// <summary>With <c>resume</c>: the checkpoint to continue from instead of <c>last</c> — a step number of this run's
+    /// checkpoints or a checkpoint folder; "0" restarts the run from step 0, discarding its checkpoints. Checkpoints after
+    /// the chosen one are deleted (the run leaves that branch).</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Whether a resumed run may continue on training data whose content differs from the checkpoint's (the change
+    /// is reported and recorded in later checkpoints); by default that is an error.</summary>
+    public bool AllowDataChange { get; init; }
 
     /// <summary>A trainer for <paramref name="objective"/> on <paramref name="train"/> (validated on <paramref name="valid"/>
     /// when given), writing into <paramref name="runDir"/>.</summary>
@@ -93,6 +102,10 @@ public sealed class Trainer
         var sampler = new BatchSampler(_train.Count, _opt.MicroBatch, (int)(_opt.Seed & int.MaxValue));
         long step = 0;
         string? lastGood = null;
+        string? pending = null; // the newest checkpoint, until the next step finds its weights healthy
+        var detector = new DivergenceDetector();
+        string dataId = Data.DataFingerprint.Of(_train);
+        var dataChanges = new JsonArray();
         var ctx = new TrainingContext(_opt, device, generator, ema, () => _optimizer!, () => { _optimizer?.Dispose(); _optimizer = NewOptimizer(model); },
             RunDir, m => Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null, m)) { Communicator = Communicator };
         var plan = DataParallelPlan.For(Communicator, _opt.GlobalBatch, _opt.MicroBatch);
@@ -100,15 +113,34 @@ public sealed class Trainer
 
         try
         {
-            if (resume)
+            if (resume && ResumeFrom?.Trim() == "0")
             {
-                lastGood = Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
-                step = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx);
-                if (IsWriter) Metrics.TruncateAfter(step);
+                if (IsWriter)
+                {
+                    Checkpoints.Clear();
+                    Metrics.TruncateAfter(0);
+                }
+                Report(0, double.NaN, double.NaN, 0, TimeSpan.Zero, null, "starting afresh from step 0 (earlier checkpoints discarded)");
+            }
+            else if (resume)
+            {
+                lastGood = ResumeFrom is { } from ? Checkpoints.Resolve(from.Trim())
+                    : Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
+                (step, detector) = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx, dataId, dataChanges);
+                Communicator.Barrier(); // every rank has read its checkpoint before rank 0 deletes the later ones
+                if (IsWriter)
+                {
+                    var discarded = Checkpoints.DiscardAfter(step);
+                    if (discarded.Count > 0)
+                        Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"discarded the later checkpoints {string.Join(", ", discarded)}");
+                    Metrics.TruncateAfter(step);
+                }
+                if (Checkpoints.Healthy() != lastGood) pending = lastGood;
                 Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
             }
             else if (Checkpoints.Last() is not null)
                 throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
+            else if (IsWriter) Metrics.TruncateAfter(0); // a fresh start owns the folder: no stale lines of an attempt that never checkpointed
 
             GradientAllReducer.Broadcast(Communicator, model); // every rank starts from rank 0's weights
             long startStep = step;
@@ -143,7 +175,7 @@ public sealed class Trainer
                     var loss = _objective.Loss(batch, ctx);
                     double lv = loss.to(ScalarType.Float64).item<double>();
                     if (!double.IsFinite(lv))
-                        throw Diverged(step + 1, $"loss is {Describe(lv)} (micro-batch {micro + 1}/{_opt.Accumulation})", lastGood);
+                        throw Diverged(step + 1, $"loss is {Describe(lv)} (micro-batch {micro + 1}/{_opt.Accumulation})", _opt.Lr);
                     (loss / _opt.Accumulation).backward();
                     lossSum += lv;
                 }
@@ -155,8 +187,15 @@ public sealed class Trainer
                     gradNorm = _opt.GradClip > 0
                         ? nn.utils.clip_grad_norm_(params_, _opt.GradClip)
                         : nn.utils.clip_grad_norm_(params_, double.PositiveInfinity);
-                if (!double.IsFinite(gradNorm))
-                    throw Diverged(step + 1, $"gradient norm is {Describe(gradNorm)}", lastGood);
+                // Loss and gradient norm were measured on the weights this step starts from (the newest checkpoint's, if
+                // it was the previous step): judge them before they can move the weights.
+                if (detector.Check(lossSum / _opt.Accumulation, gradNorm) is { } why)
+                {
+                    if (IsWriter) Metrics.Append(step + 1, "diverged", new KeyValuePair<string, double>[] { new("loss", lossSum / _opt.Accumulation), new("grad_norm", gradNorm) });
+                    throw Diverged(step + 1, why, _opt.Lr);
+                }
+                detector.Accept(lossSum / _opt.Accumulation, gradNorm);
+                if (pending is not null) { if (IsWriter) Checkpoints.MarkHealthy(pending); pending = null; }
                 _optimizer.step();
                 _optimizer.zero_grad();
                 ema.Update(model);
@@ -198,10 +237,11 @@ public sealed class Trainer
                     if (Plot) TryPlot();
                 }
                 if (!IsWriter && ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last))
-                    lastGood = Path.Combine(Checkpoints.Dir, CheckpointStore.StepName(step)); // rank 0 writes it
+                    pending = lastGood = Path.Combine(Checkpoints.Dir, CheckpointStore.StepName(step)); // rank 0 writes it
                 else if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
                 {
-                    lastGood = SaveCheckpoint(step, model, ema, sampler, generator);
+                    lastGood = SaveCheckpoint(step, model, ema, sampler, generator, detector, stepLoss, dataId, dataChanges);
+                    pending = lastGood;
                     Report(step, stepLoss, lr, tps, wall.Elapsed, eta, $"step {step}: checkpoint {Path.GetRelativePath(RunDir, lastGood)}");
                 }
             }
@@ -212,7 +252,7 @@ public sealed class Trainer
             {
                 modelDir = Path.Combine(RunDir, ModelDirName);
                 using (ema.Apply(model))
-                    _objective.WriteModel(modelDir, true, ctx);
+                    AtomicDirectory.Write(modelDir, tmp => _objective.WriteModel(tmp, true, ctx));
                 Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
             }
             if (Plot && IsWriter) TryPlot();
@@ -238,9 +278,15 @@ public sealed class Trainer
 
     private static string Describe(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
 
-    private TrainingDivergedException Diverged(long step, string what, string? lastGood) =>
-        new($"training stopped at step {step}: {what}; " +
-            (lastGood is null ? "no checkpoint was written" : $"the last good checkpoint is {lastGood} (resume from it with --resume, e.g. with a lower --set lr=…)"), step);
+    private TrainingDivergedException Diverged(long step, string what, double lr)
+    {
+        var healthy = Checkpoints.Healthy();
+        long? healthyStep = healthy is null ? null : long.Parse(Path.GetFileName(healthy)["step-".Length..]);
+        var advice = healthy is null
+            ? "no checkpoint was confirmed healthy; start the run afresh with a lower learning rate"
+            : $"the newest healthy checkpoint is {healthy} (step {healthyStep}); continue from it with a lower learning rate";
+        return new TrainingDivergedException($"training stopped at step {step}: {what}; {advice}", step, what, healthy, healthyStep, lr);
+    }
 
     private IReadOnlyDictionary<string, double> Validate(nn.Module model, Ema ema, TrainingContext ctx)
     {
@@ -272,7 +318,8 @@ public sealed class Trainer
         }
     }
 
-    private string SaveCheckpoint(long step, nn.Module model, Ema ema, BatchSampler sampler, Generator generator) =>
+    private string SaveCheckpoint(long step, nn.Module model, Ema ema, BatchSampler sampler, Generator generator,
+        DivergenceDetector detector, double loss, string dataId, JsonArray dataChanges) =>
         Checkpoints.Save(step, dir =>
         {
             SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), model.state_dict());
@@ -293,6 +340,10 @@ public sealed class Trainer
                 ["global_batch"] = _opt.GlobalBatch,
                 ["seed"] = _opt.Seed,
                 ["world_size"] = Communicator.Size,
+                ["loss"] = double.IsFinite(loss) ? loss : null,
+                ["train_data"] = dataId,
+                ["data_changes"] = dataChanges.DeepClone(),
+                ["divergence"] = detector.ToJson(),
                 ["written_utc"] = DateTime.UtcNow.ToString("O"),
             };
             ModelFolder.WriteJsonAtomic(Path.Combine(dir, "trainer.json"), info);
@@ -301,11 +352,12 @@ public sealed class Trainer
             _objective.SaveState(od);
         }, _opt.KeepCheckpoints);
 
-    private long LoadCheckpoint(string dir, nn.Module model, Ema ema, BatchSampler sampler, Generator generator, TrainingContext ctx)
+    private (long Step, DivergenceDetector Detector) LoadCheckpoint(string dir, nn.Module model, Ema ema, BatchSampler sampler,
+        Generator generator, TrainingContext ctx, string dataId, JsonArray dataChanges)
     {
         var infoPath = Path.Combine(dir, "trainer.json");
         if (!File.Exists(infoPath)) throw new SdttException($"{dir}: incomplete checkpoint (no trainer.json)");
-        var info = JsonNode.Parse(File.ReadAllText(infoPath))!.AsObject();
+        var info = CheckpointFile.Read(infoPath, () => JsonNode.Parse(File.ReadAllText(infoPath))!.AsObject());
         string obj = info["objective"]?.GetValue<string>() ?? "";
         if (obj != _objective.Name) throw new SdttException($"{dir}: checkpoint of objective '{obj}', cannot resume it as '{_objective.Name}'");
         int micro = info["micro_batch"]!.GetValue<int>();
@@ -318,29 +370,53 @@ public sealed class Trainer
         int seqLen = info["seq_len"]?.GetValue<int>() ?? _train.SeqLen;
         if (seqs != _train.Count || seqLen != _train.SeqLen)
             throw new SdttException($"{dir}: checkpoint was trained on {seqs} sequences of {seqLen} tokens, this data has {_train.Count} of {_train.SeqLen}; resume with the same --data");
-        using (var f = new SafeTensorsFile(Path.Combine(dir, "model.safetensors")))
-        using (no_grad())
+        if (info["train_data"]?.GetValue<string>() is { } trained && trained != dataId)
         {
+            if (!AllowDataChange)
+                throw new SdttException($"{dir}: checkpoint was trained on data {Short(trained)}, but {_train.Path} is {Short(dataId)} (same shape, different " +
+                                        "content); resume with the same --data, or pass --allow-data-change to continue on this data");
+            Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null,
+                $"warning: continuing on different training data ({_train.Path}: {Short(dataId)}, the checkpoint's was {Short(trained)}) as --allow-data-change asks");
+        }
+        foreach (var c in info["data_changes"]?.AsArray() ?? new JsonArray()) dataChanges.Add(c?.DeepClone());
+        if (info["train_data"]?.GetValue<string>() is { } t && t != dataId)
+            dataChanges.Add(new JsonObject { ["step"] = info["step"]?.GetValue<long>(), ["from"] = t, ["to"] = dataId, ["path"] = Path.GetFullPath(_train.Path) });
+        var weights = Path.Combine(dir, "model.safetensors");
+        CheckpointFile.Read(weights, () =>
+        {
+            using var f = new SafeTensorsFile(weights);
+            using var _ = no_grad();
             var sd = model.state_dict();
             var missing = sd.Keys.Where(k => !f.Entries.ContainsKey(k)).ToList();
-            if (missing.Count > 0) throw new SdttException($"{dir}: model.safetensors lacks {missing.Count} tensors (first: {missing[0]})");
+            if (missing.Count > 0) throw new SdttException($"{weights}: lacks {missing.Count} tensors (first: {missing[0]})");
             foreach (var (k, t) in sd)
             {
                 using var src = f.Load(k);
-                if (!src.shape.SequenceEqual(t.shape)) throw new SdttException($"{dir}: tensor {k} has shape [{string.Join(",", src.shape)}], the model [{string.Join(",", t.shape)}]");
+                if (!src.shape.SequenceEqual(t.shape)) throw new SdttException($"{weights}: tensor {k} has shape [{string.Join(",", src.shape)}], the model [{string.Join(",", t.shape)}]");
                 t.copy_(src);
             }
-        }
-        ema.Load(Path.Combine(dir, "ema.safetensors"));
-        _optimizer!.load_state_dict(Path.Combine(dir, "optimizer.bin"));
-        using (var f = new SafeTensorsFile(Path.Combine(dir, "rng.safetensors")))
-        using (var st = f.Load("generator"))
+            return 0;
+        });
+        var emaPath = Path.Combine(dir, "ema.safetensors");
+        CheckpointFile.Read(emaPath, () => { ema.Load(emaPath); return 0; });
+        var optPath = Path.Combine(dir, "optimizer.bin");
+        CheckpointFile.Read(optPath, () => { _optimizer!.load_state_dict(optPath); return 0; });
+        var rngPath = Path.Combine(dir, "rng.safetensors");
+        CheckpointFile.Read(rngPath, () =>
+        {
+            using var f = new SafeTensorsFile(rngPath);
+            using var st = f.Load("generator");
             generator.set_state(st);
+            return 0;
+        });
         var s = info["sampler"]!;
         sampler.Restore(new BatchSamplerState(s["epoch"]!.GetValue<long>(), s["cursor"]!.GetValue<long>(), s["seed"]!.GetValue<int>()));
-        _objective.LoadState(Path.Combine(dir, "objective"));
+        var objDir = Path.Combine(dir, "objective");
+        CheckpointFile.Read(objDir, () => { _objective.LoadState(objDir); return 0; });
         long step = info["step"]!.GetValue<long>();
         ctx.Step = step;
-        return step;
+        return (step, DivergenceDetector.FromJson(info["divergence"]));
     }
+
+    private static string Short(string id) => id.Length > 19 ? id[..19] + "…" : id;
 }

@@ -104,11 +104,36 @@ public sealed record TrainingProgress(long Step, long MaxSteps, double Loss, dou
 public sealed record TrainingResult(long StartStep, long FinalStep, IReadOnlyList<double> StepLosses,
     IReadOnlyList<(long Step, IReadOnlyDictionary<string, double> Metrics)> Validations, double TokensPerSecond, string? ModelDir);
 
-/// <summary>Training stopped because the loss (or gradient norm) became NaN or infinite.</summary>
+/// <summary>Training stopped because it diverged: the loss or gradient norm became NaN or infinite, or rose far above its
+/// running level (<see cref="DivergenceDetector"/>).</summary>
 public sealed class TrainingDivergedException : SdttException
 {
-    /// <summary>The optimizer step (1-based) whose loss was not finite.</summary>
+    /// <summary>The optimizer step (1-based) that diverged.</summary>
     public long Step { get; }
+    /// <summary>What diverged ("loss is NaN", "loss 6.6E+11 is above 10 × its running level 10.4").</summary>
+    public string Reason { get; } = "";
+    /// <summary>The newest checkpoint the run confirmed healthy (a later step found its weights sound), or null.</summary>
+    public string? HealthyCheckpoint { get; }
+    /// <summary>The step of <see cref="HealthyCheckpoint"/>, or null.</summary>
+    public long? HealthyStep { get; }
+    /// <summary>The learning rate of the diverged step.</summary>
+    public double LearningRate { get; }
+
     /// <summary>Creates the exception.</summary>
     public TrainingDivergedException(string message, long step) : base(message) => Step = step;
+
+    /// <summary>Creates the exception with the recovery facts.</summary>
+    public TrainingDivergedException(string message, long step, string reason, string? healthyCheckpoint, long? healthyStep, double learningRate)
+        : base(message)
+    {
+        Step = step;
+        Reason = reason;
+        HealthyCheckpoint = healthyCheckpoint;
+        HealthyStep = healthyStep;
+        LearningRate = learningRate;
+    }
+
+    /// <summary>The learning rate to suggest for the recovery: a tenth of the diverged run's, at most 3e-4 (the reference
+    /// MDLM rate), so a run started with an absurd rate is pointed at a sane one in one go.</summary>
+    public double SuggestedLearningRate => Math.Min(LearningRate > 0 ? LearningRate / 10 : 3e-4, 3e-4);
 }

@@ -45,6 +45,16 @@ public class PipelineCommandTests
             var stamp = File.GetLastWriteTimeUtc(Path.Combine(outDir, "mdlm", "model", "model.safetensors"));
             Assert.Equal(0, Sdtt("pipeline", "--preset", "tiny", "--input", input, "--out", outDir));
             Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(outDir, "mdlm", "model", "model.safetensors")));
+            // A stage interrupted after a checkpoint (here: before its final model) resumes instead of starting over:
+            // its checkpoints and metrics are kept, and the model folder comes back.
+            var lastJson = Path.Combine(outDir, "mdlm", "checkpoints", "last.json");
+            var checkpointStamp = File.GetLastWriteTimeUtc(lastJson);
+            var metricsLines = File.ReadAllLines(Path.Combine(outDir, "mdlm", "metrics.jsonl")).Length;
+            Directory.Delete(Path.Combine(outDir, "mdlm", "model"), true);
+            Assert.Equal(0, Sdtt("pipeline", "--preset", "tiny", "--input", input, "--out", outDir));
+            Assert.True(File.Exists(Path.Combine(outDir, "mdlm", "model", "config.json")));
+            Assert.Equal(checkpointStamp, File.GetLastWriteTimeUtc(lastJson));
+            Assert.Equal(metricsLines, File.ReadAllLines(Path.Combine(outDir, "mdlm", "metrics.jsonl")).Length);
             // Bad input: one clear error, non-zero exit.
             Assert.Equal(1, Sdtt("pipeline", "--preset", "huge", "--input", input, "--out", outDir));
             Assert.Equal(1, Sdtt("pipeline", "--input", Path.Combine(dir, "missing"), "--out", outDir));
