@@ -60,7 +60,7 @@ internal static class BenchCommand
         var repeats = new Option<int?>("--repeats") { Description = "Timed runs per configuration; the median is reported (CPU default 3; CUDA 5)" };
         var warmup = new Option<int?>("--warmup") { Description = "Untimed runs once per model and method before its first configuration (CPU default 1; CUDA 2)" };
         var precision = new Option<string?>("--precision") { Description = "fp32, bf16 or both (same precision on both sides; CPU default fp32, CUDA bf16)" };
-        var methods = new Option<string?>("--methods") { Description = "Comma-separated: diffusion, diffusion-cached, ar-kv, ar-nocache (default: the first three)" };
+        var methods = new Option<string?>("--methods") { Description = "Comma-separated: reveal-first, diffusion (ancestral), diffusion-cached, ar-kv, ar-nocache (default: reveal-first, diffusion, ar-kv)" };
         var cachedOnly = new Option<bool>("--cached-only") { Description = "Diffusion: only the cached sampler (plus AR)" };
         var uncachedOnly = new Option<bool>("--uncached-only") { Description = "Diffusion: only the uncached sampler (plus AR)" };
         var arNoCache = new Option<bool>("--ar-nocache") { Description = "Also time AR without the KV cache (quadratic; slow)" };

@@ -28,7 +28,8 @@ internal static class PipelineCommand
         var preset = new Option<string>("--preset") { Description = "tiny (seconds, for CI) or demo (minutes, the default)", DefaultValueFactory = _ => "demo" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "cpu" };
         var force = new Option<bool>("--force") { Description = "Re-run every stage (deletes nothing else in --out)" };
-        var cmd = new Command("pipeline", "Run prepare → train → distill → sample → eval on a text folder with shipped defaults") { input, output, preset, device, force };
+        var sampler = SamplerOptions.Sampler();
+        var cmd = new Command("pipeline", "Run prepare → train → distill → sample → eval on a text folder with shipped defaults") { input, output, preset, device, force, sampler };
         cmd.SetGuardedAction(parse =>
         {
             var p = Presets.GetValueOrDefault(parse.GetValue(preset)!.Trim().ToLowerInvariant())
@@ -36,12 +37,13 @@ internal static class PipelineCommand
             var inDir = parse.GetValue(input)!;
             if (!Directory.Exists(inDir)) throw new SdttException($"{inDir}: input folder not found (run from the repository root, or pass --input DIR)");
             Sdtt.IO.OutputPath.RequireFolder(parse.GetValue(output)!);
-            return Run(inDir, parse.GetValue(output)!, p, parse.GetValue(device)!, parse.GetValue(force));
+            var samplerName = SamplerOptions.Resolve(parse.GetValue(sampler));
+            return Run(inDir, parse.GetValue(output)!, p, parse.GetValue(device)!, parse.GetValue(force), samplerName);
         });
         return cmd;
     }
 
-    private static int Run(string input, string outDir, Preset p, string device, bool force)
+    private static int Run(string input, string outDir, Preset p, string device, bool force, string sampler)
     {
         var total = Stopwatch.StartNew();
         string data = Path.Combine(outDir, "data"), mdlm = Path.Combine(outDir, "mdlm"), ar = Path.Combine(outDir, "ar");
@@ -79,7 +81,7 @@ internal static class PipelineCommand
             Stage(stage++, $"sample and evaluate {name} at {steps} steps", report, force, null,
                 "eval", "--model", dir, "--judge", arModel, "--steps", steps.ToString(), "--num-samples", p.EvalSamples.ToString(),
                 "--metrics", "genppl,entropy,selfbleu,distinct", "--save-samples", Path.Combine(samples, $"{name}-{steps}.jsonl"),
-                "--out", report, "--device", device);
+                "--out", report, "--device", device, "--sampler", sampler);
             reports.Add(report);
         }
         var compare = new List<string> { "eval", "compare", "--reports" };
@@ -89,7 +91,7 @@ internal static class PipelineCommand
         var last = models[^2];
         Stage(stage, $"a prompted sample from the last student ({last.Steps} steps)", null, true, null,
             "sample", "--model", last.Dir, "--steps", last.Steps.ToString(), "--seq-len", p.SeqLen.ToString(),
-            "--prompt", "The state of the Union", "--seed", "1", "--device", device);
+            "--prompt", "The state of the Union", "--seed", "1", "--device", device, "--sampler", sampler);
         AnsiConsole.MarkupLine($"[green]pipeline finished[/] in {Durations.Format(total.Elapsed)}; results in [bold]{Markup.Escape(outDir)}[/] " +
                                $"(eval/comparison.md, eval/genppl_vs_steps.png, samples/*.jsonl, mdlm/loss.png, sdtt/distill.png)");
         return 0;

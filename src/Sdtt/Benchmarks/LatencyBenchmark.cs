@@ -184,14 +184,16 @@ public static class LatencyBenchmark
                     {
                         using var dit = UntrainedDit(ditCfg, options.Seed, device);
                         dit.Precision = mode;
-                        var sampler = new AncestralSampler();
                         foreach (var p in diffRuns)
                         {
                             if (!Fits(p)) continue;
+                            bool reveal = p.Method == LatencyMethod.DiffusionRevealFirst;
+                            ISampler sampler = reveal ? new RevealFirstSampler() : new AncestralSampler();
                             var so = new SamplingOptions
                             {
                                 Steps = p.Steps!.Value, NumSamples = b, SeqLen = l, Seed = options.Seed,
-                                Cached = p.Method == LatencyMethod.DiffusionCached, Precision = CategoricalPrecision.Float32,
+                                Cached = p.Method == LatencyMethod.DiffusionCached,
+                                Precision = reveal ? CategoricalPrecision.Float64 : CategoricalPrecision.Float32,
                                 ChunkRows = options.ChunkRows > 0 ? options.ChunkRows : device.type == DeviceType.CPU ? 128 : 2048,
                                 Cancellation = cancel,
                             };
@@ -269,6 +271,9 @@ public static class LatencyBenchmark
         if (o.Methods.Contains(LatencyMethod.ArKv)) plan.Add(new(LatencyMethod.ArKv, null, arKv / rate));
         foreach (var s in o.Steps.Distinct().OrderBy(x => x))
         {
+            // reveal-first: a trunk per step that reveals something (at most min(N, B·L)), the output layer once per position
+            if (o.Methods.Contains(LatencyMethod.DiffusionRevealFirst))
+                plan.Add(new(LatencyMethod.DiffusionRevealFirst, s, (Math.Min(s, b * l) * b * l * trunkPerToken + b * l * rowOut) / rate));
             if (o.Methods.Contains(LatencyMethod.Diffusion)) plan.Add(new(LatencyMethod.Diffusion, s, s * diffStep / rate));
             if (o.Methods.Contains(LatencyMethod.DiffusionCached)) plan.Add(new(LatencyMethod.DiffusionCached, s, s * diffStep / rate));
         }

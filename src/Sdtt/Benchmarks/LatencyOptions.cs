@@ -7,6 +7,9 @@ public enum LatencyMethod
     Diffusion,
     /// <summary>Diffusion ancestral sampler reusing the network output when no token changed (mdlm's ddpm_cache).</summary>
     DiffusionCached,
+    /// <summary>The reveal-first sampler (this project's default): network calls only in steps that reveal a position,
+    /// output layer only at revealed rows.</summary>
+    DiffusionRevealFirst,
     /// <summary>Autoregressive generation of L tokens with the KV cache (prefill + single-token decode).</summary>
     ArKv,
     /// <summary>Autoregressive generation recomputing the whole prefix for every token (no cache).</summary>
@@ -32,7 +35,7 @@ public sealed record LatencyOptions
     /// <summary>Timed runs per configuration (the median is reported).</summary>
     public int Repeats { get; init; } = 3;
     /// <summary>Methods measured.</summary>
-    public IReadOnlyList<LatencyMethod> Methods { get; init; } = new[] { LatencyMethod.Diffusion, LatencyMethod.DiffusionCached, LatencyMethod.ArKv };
+    public IReadOnlyList<LatencyMethod> Methods { get; init; } = new[] { LatencyMethod.DiffusionRevealFirst, LatencyMethod.Diffusion, LatencyMethod.ArKv };
     /// <summary>Numeric modes to measure: "fp32" and/or "bf16" (both sides always use the same one).</summary>
     public IReadOnlyList<string> Precisions { get; init; } = new[] { "fp32" };
     /// <summary>Estimated seconds allowed per (size, precision); step counts (largest first) or whole sizes whose estimate
@@ -66,16 +69,18 @@ public sealed record LatencyOptions
     /// <summary>Parses a method name (diffusion, diffusion-cached, ar-kv, ar-nocache).</summary>
     public static LatencyMethod ParseMethod(string s) => s.Trim().ToLowerInvariant() switch
     {
-        "diffusion" or "mdlm" or "uncached" => LatencyMethod.Diffusion,
-        "diffusion-cached" or "mdlm-cached" or "cached" => LatencyMethod.DiffusionCached,
+        "reveal-first" or "diffusion-reveal-first" => LatencyMethod.DiffusionRevealFirst,
+        "diffusion" or "ancestral" or "mdlm" or "uncached" => LatencyMethod.Diffusion,
+        "diffusion-cached" or "ancestral-cached" or "mdlm-cached" or "cached" => LatencyMethod.DiffusionCached,
         "ar-kv" or "ar" or "kv" => LatencyMethod.ArKv,
         "ar-nocache" or "ar-no-cache" => LatencyMethod.ArNoCache,
-        _ => throw new SdttException($"unknown method '{s}'; use diffusion, diffusion-cached, ar-kv or ar-nocache"),
+        _ => throw new SdttException($"unknown method '{s}'; use reveal-first, diffusion (ancestral), diffusion-cached (ancestral-cached), ar-kv or ar-nocache"),
     };
 
     /// <summary>The short name of a method.</summary>
     public static string MethodName(LatencyMethod m) => m switch
     {
+        LatencyMethod.DiffusionRevealFirst => "reveal-first",
         LatencyMethod.Diffusion => "diffusion",
         LatencyMethod.DiffusionCached => "diffusion-cached",
         LatencyMethod.ArKv => "ar-kv",

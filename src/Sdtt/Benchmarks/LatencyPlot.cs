@@ -21,13 +21,13 @@ public static class LatencyPlot
         foreach (var g in groups)
         {
             string prefix = many ? $"{g.Key.Size} {g.Key.Precision} " : "";
-            foreach (var method in new[] { LatencyMethod.Diffusion, LatencyMethod.DiffusionCached })
+            foreach (var method in new[] { LatencyMethod.DiffusionRevealFirst, LatencyMethod.Diffusion, LatencyMethod.DiffusionCached })
             {
                 var pts = g.Where(r => r.Method == method && r.Steps is not null).OrderBy(r => r.Steps).ToList();
                 if (pts.Count == 0) continue;
                 var s = plt.Add.Scatter(pts.Select(r => Math.Log2(r.Steps!.Value)).ToArray(), pts.Select(r => Math.Log10(r.MedianMs)).ToArray());
                 s.Color = plt.Add.Palette.GetColor(colorIndex++);
-                s.LegendText = prefix + (method == LatencyMethod.Diffusion ? "diffusion (no cache)" : "diffusion (cached)");
+                s.LegendText = prefix + (method switch { LatencyMethod.DiffusionRevealFirst => "reveal-first", LatencyMethod.Diffusion => "ancestral (no cache)", _ => "ancestral (cached)" });
                 s.MarkerSize = 6;
                 s.LineWidth = 2;
                 if (method == LatencyMethod.DiffusionCached) s.LinePattern = LinePattern.Dashed;

@@ -47,7 +47,7 @@ public class SampleCommandTests : IClassFixture<SampleCommandTests.ModelFolderFi
     {
         var outFile = Path.Combine(_folder.Dir, "samples.jsonl");
         var (code, _, err) = Cli("sample", "--model", _folder.Dir, "--steps", "6", "--num-samples", "2", "--seq-len", "12",
-            "--prompt", "Hello world", "--seed", "4", "--format", "jsonl", "--out", outFile, "--top-p", "0.9", "--temperature", "0.8");
+            "--prompt", "Hello world", "--seed", "4", "--format", "jsonl", "--out", outFile, "--top-p", "0.9", "--temperature", "0.8", "--sampler", "ancestral");
         Assert.True(code == 0, err);
         Assert.Contains("tokens/s", err);
         Assert.Contains("network calls", err);
@@ -65,7 +65,7 @@ public class SampleCommandTests : IClassFixture<SampleCommandTests.ModelFolderFi
         }
 
         var (code2, stdout2, err2) = Cli("sample", "--model", _folder.Dir, "--steps", "6", "--num-samples", "2", "--seq-len", "12",
-            "--prompt", "Hello world", "--seed", "4", "--format", "jsonl", "--cached", "--top-p", "0.9", "--temperature", "0.8");
+            "--prompt", "Hello world", "--seed", "4", "--format", "jsonl", "--sampler", "ancestral-cached", "--top-p", "0.9", "--temperature", "0.8");
         Assert.True(code2 == 0, err2);
         Assert.Equal(lines, stdout2.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
@@ -74,7 +74,10 @@ public class SampleCommandTests : IClassFixture<SampleCommandTests.ModelFolderFi
     [InlineData("--steps 0", "--steps must be ≥ 1")]
     [InlineData("--steps 4 --top-p 1.5", "--top-p must be in (0, 1]")]
     [InlineData("--steps 4 --seq-len 3 --prompt Hello_world_and_more", "too short for the prompt")]
-    [InlineData("--steps 4 --precision f16", "--precision must be f64 or f32")]
+    [InlineData("--steps 4 --sampler ancestral --precision f16", "--precision must be f64 or f32")]
+    [InlineData("--steps 4 --precision f32", "--precision applies only to the reference samplers")]
+    [InlineData("--steps 4 --sampler euler", "unknown sampler 'euler'")]
+    [InlineData("--steps 4 --cached", "use --sampler ancestral-cached")]
     public void BadArgumentsGiveOneLineErrors(string args, string message)
     {
         var (code, _, err) = Cli(new[] { "sample", "--model", _folder.Dir }.Concat(SplitArgs(args)).ToArray());
