@@ -28,11 +28,11 @@ internal static class ArTrainSupport
     public static GptConfig Config(DitConfig dit) => GptConfig.Matching(dit, vocab: dit.VocabSize - 1);
 
     /// <summary>A freshly initialised GPT model on <paramref name="device"/> wrapped in its objective (which owns it);
-    /// records the config in the run folder.</summary>
-    public static ITrainingObjective Objective(DitConfig dit, torch.Device device, string outDir)
+    /// records the config in the run folder (when <paramref name="writeMarker"/>: rank 0 of a data-parallel run).</summary>
+    public static ITrainingObjective Objective(DitConfig dit, torch.Device device, string outDir, bool writeMarker = true)
     {
         var cfg = Config(dit);
-        ModelFolder.WriteJsonAtomic(Path.Combine(outDir, MarkerFile), cfg.ToJson());
+        if (writeMarker) ModelFolder.WriteJsonAtomic(Path.Combine(outDir, MarkerFile), cfg.ToJson());
         var model = new GptModel(cfg);
         if (device.type != DeviceType.CPU) model.to(device);
         return new CausalLmObjective(model, ownsModel: true);

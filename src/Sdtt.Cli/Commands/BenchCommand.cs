@@ -14,8 +14,40 @@ internal static class BenchCommand
     {
         var bench = new Command("bench", "Benchmarks");
         bench.Subcommands.Add(Latency());
+        bench.Subcommands.Add(DataParallel());
         bench.Subcommands.Add(ServeBench.Create());
         return bench;
+    }
+
+    /// <summary><c>sdtt bench dp [--config demo] [--data DIR] [--steps 12] [--warmup 2] [--micro-batch 4] [--global-batch 8]
+    /// [--seq-len 256] [--set key=value ...] [--mpirun PATH] [--out DIR]</c>: 1 process × 2 threads against 2 ranks × 1 thread.</summary>
+    private static Command DataParallel()
+    {
+        var config = new Option<string>("--config") { Description = "Training config (shipped name or JSON file)", DefaultValueFactory = _ => "demo" };
+        var data = new Option<string?>("--data") { Description = "A prepared token folder (default: random tokens; timing does not depend on the text)" };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps per configuration", DefaultValueFactory = _ => 12 };
+        var warmup = new Option<int>("--warmup") { Description = "Leading steps left out of the timing", DefaultValueFactory = _ => 2 };
+        var micro = new Option<int>("--micro-batch") { Description = "Sequences per micro-batch", DefaultValueFactory = _ => 4 };
+        var global = new Option<int>("--global-batch") { Description = "Sequences per optimizer step (multiple of 2 × micro-batch)", DefaultValueFactory = _ => 8 };
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per random sequence (ignored with --data)", DefaultValueFactory = _ => 256 };
+        var sets = new Option<string[]>("--set") { Description = "Extra training override key=value for both runs; repeatable" };
+        var mpirun = new Option<string>("--mpirun") { Description = "The mpirun program", DefaultValueFactory = _ => "mpirun" };
+        var outDir = new Option<string>("--out") { Description = "Folder for the run folders and dp.csv", DefaultValueFactory = _ => "bench-dp" };
+        var cmd = new Command("dp", "Time training at one global batch as 1 process × 2 threads and as 2 MPI ranks × 1 thread (needs Open MPI); run it on a quiet machine")
+            { config, data, steps, warmup, micro, global, seqLen, sets, mpirun, outDir };
+        cmd.SetGuardedAction(parse =>
+        {
+            // The ranks run this very build: nothing is compiled while they start.
+            var tool = new[] { "dotnet", typeof(BenchCommand).Assembly.Location };
+            var o = new DataParallelBenchOptions(tool, parse.GetValue(config)!, parse.GetValue(data), parse.GetValue(steps), parse.GetValue(warmup),
+                parse.GetValue(micro), parse.GetValue(global), parse.GetValue(seqLen), parse.GetValue(sets) ?? Array.Empty<string>(),
+                parse.GetValue(outDir)!, parse.GetValue(mpirun)!).Validate();
+            var rows = DataParallelBenchmark.Run(o, line => Console.Error.WriteLine("bench dp: " + line));
+            Console.WriteLine(DataParallelBenchmark.Markdown(rows));
+            Console.WriteLine($"wrote {Path.Combine(o.OutDir, "dp.csv")}");
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command Latency()

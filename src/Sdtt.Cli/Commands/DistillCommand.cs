@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Sdtt.Data;
 using Sdtt.Distillation;
+using Sdtt.Distributed;
 using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
@@ -51,7 +52,7 @@ internal static class DistillCommand
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
         var cmd = new Command("distill", "Self-distillation through time: distil a diffusion teacher into students that need k× fewer steps per round")
             { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, config, sets, resume, resumeFrom, allowDataChange, device, threads, judge, evalSamples, print };
-        cmd.SetGuardedAction(parse =>
+        cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = new List<string>(parse.GetValue(sets) ?? Array.Empty<string>());
             if (parse.GetValue(loss) is { } l) { Divergence.Parse(l); setList.Add($"sdtt.loss={l}"); }
@@ -74,7 +75,8 @@ internal static class DistillCommand
             OutputPath.RequireFolder(outPath);
             string? teacherDir = parse.GetValue(teacher), dataDir = parse.GetValue(data);
             var state = RunFolder.Inspect(outPath, ResolvedConfigFile);
-            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume))
+            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
+                || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
                 RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", _ => { }); // throws the matching one-line error
             if (isResume)
             {
@@ -103,6 +105,7 @@ internal static class DistillCommand
             var opt = cfg.Trainer;
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
             if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
             opt = opt with { Device = torchDevice.ToString() };
@@ -110,17 +113,26 @@ internal static class DistillCommand
             if (plan is not null) Console.Error.WriteLine($"distill: no --config: {plan.Reason}");
             else if (opt.Bf16 && torchDevice.type == DeviceType.CPU && !CpuInfo.Current.HasNativeBf16)
                 Console.Error.WriteLine($"distill: note: bf16 is on but this CPU ({CpuInfo.Current.ModelName}) has no native bf16, so it is emulated and slower than fp32; consider --set trainer.bf16=false");
-            // Load (and so check) the teacher and the judge before the run folder is touched.
+            DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
+            // Load (and so check) the teacher and the judge before the run folder is touched; only rank 0 judges the rounds.
             var student = ModelFolder.LoadDit(teacherDir, torchDevice);
             var teacherModel = ModelFolder.LoadDit(teacherDir, torchDevice);
-            var evaluator = parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
-            isResume = RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", m => Console.Error.WriteLine($"note: {m}"));
+            var evaluator = world.IsRoot() && parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
+            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
+            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
+            // state they inspected (every refusal was raised above, on all ranks alike).
+            isResume = world.IsRoot()
+                ? RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", m => Console.Error.WriteLine($"note: {m}"))
+                : state is RunFolderState.Resumable;
             Directory.CreateDirectory(outPath);
-            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
-            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, RunFile), new JsonObject
+            if (world.IsRoot())
             {
-                ["teacher"] = Path.GetFullPath(teacherDir), ["data"] = Path.GetFullPath(dataDir),
-            });
+                ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
+                ModelFolder.WriteJsonAtomic(Path.Combine(outPath, RunFile), new JsonObject
+                {
+                    ["teacher"] = Path.GetFullPath(teacherDir), ["data"] = Path.GetFullPath(dataDir),
+                });
+            }
 
             teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
             using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, Path.Combine(outPath, "rounds"), ownsModels: true);
@@ -145,18 +157,18 @@ internal static class DistillCommand
             };
             Console.Error.WriteLine($"distill: {modelCfg.ParameterCount:N0} parameters, {cfg.Rounds.Rounds} rounds × {cfg.Rounds.StepsPerRound:N0} steps " +
                 $"(teacher {cfg.Rounds.TeacherSteps} → student {cfg.Rounds.StudentStepsAt(cfg.Rounds.Rounds - 1)} steps), k {cfg.Rounds.K}, " +
-                $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({opt.Accumulation}×{opt.MicroBatch}), " +
+                $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), " +
                 $"lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), EMA {opt.EmaDecay}, {(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}");
             Console.Error.WriteLine($"distill: {DistillDefaults.Eta(cfg, modelCfg, train.SeqLen, torchDevice, opt.MaxSteps)}");
 
-            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, p)
+            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, world.IsRoot() ? p : null)
             {
-                Plot = false, ResumeFrom = isResume ? from : null, AllowDataChange = parse.GetValue(allowDataChange),
+                Plot = false, Communicator = world, ResumeFrom = isResume ? from : null, AllowDataChange = parse.GetValue(allowDataChange),
             };
             TrainingResult result;
             try
             {
-                result = CliRunner.Interactive
+                result = CliRunner.Interactive && world.Size == 1
                     ? RunInteractive(trainer, objective, opt, isResume)
                     : trainer(new PlainProgress(opt.LogEvery, objective)).Run(isResume);
             }
@@ -164,13 +176,14 @@ internal static class DistillCommand
             {
                 throw Recovery.Explain(e, "distill", "--out", outPath);
             }
+            if (!world.IsRoot()) return 0;
             objective.FinishFinalRound(result.FinalStep);
             TryPlot(metrics, outPath, cfg.Rounds, divName);
             Console.Error.WriteLine($"distill: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s; rounds in {Path.Combine(outPath, "rounds")}, plot {Path.Combine(outPath, PlotFile)}");
             if (Directory.Exists(Path.Combine(outPath, "rounds")))
                 foreach (var d in Directory.GetDirectories(Path.Combine(outPath, "rounds")).Order()) Console.WriteLine(d);
             return 0;
-        });
+        }));
         return cmd;
     }
 

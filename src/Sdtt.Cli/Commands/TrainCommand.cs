@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Sdtt.Data;
 using Sdtt.Diffusion;
+using Sdtt.Distributed;
 using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
@@ -32,9 +33,11 @@ internal static class TrainCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads for libtorch (default: the config's trainer.threads, 0 = libtorch default)" };
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
         var modelType = new Option<string?>("--model-type") { Description = "mdlm (masked diffusion, default) or ar (GPT-2 baseline with the config's width, heads, depth and length)" };
+        // Verification aid (docs/distributed.md): the gradients of the first optimizer step, after the cross-rank sum, before clipping.
+        var dumpGradients = new Option<string?>("--dump-gradients") { Description = "Write the first step's gradients (summed over ranks, before clipping) to FILE.safetensors", Hidden = true };
         var cmd = new Command("train", "Pre-train a masked diffusion LM (MDLM) with AdamW, warm-up, EMA, validation and resumable checkpoints")
-            { config, sets, data, outDir, resume, resumeFrom, allowDataChange, device, threads, print, modelType };
-        cmd.SetGuardedAction(parse =>
+            { config, sets, data, outDir, resume, resumeFrom, allowDataChange, device, threads, print, modelType, dumpGradients };
+        cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = parse.GetValue(sets) ?? Array.Empty<string>();
             var cfgName = parse.GetValue(config);
@@ -56,12 +59,14 @@ internal static class TrainCommand
             if (cfgName is null)
                 throw new SdttException(isResume ? $"{outPath}: --resume found no checkpoint ({Trainer.CheckpointsDirName}/{CheckpointStore.LastFile} is missing) and no {ResolvedConfigFile}; start a new run with --config"
                                                  : "--config NAME|FILE.json is required");
-            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume))
+            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
+                || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
                 RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", _ => { }); // throws the matching one-line error
             var cfg = TrainingConfig.Load(cfgName, setList);
             var opt = cfg.Trainer;
             if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
             if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
+            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
             TorchRuntime.EnsureLoaded();
             if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
             var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
@@ -77,16 +82,22 @@ internal static class TrainCommand
             int maxId = 0;
             if (modelCfg.VocabSize < Gpt2Tokenizer.ModelVocabSize) maxId = CheckVocabulary(train, modelCfg.VocabSize);
             cfg = cfg with { Model = modelCfg, Trainer = opt.Validate() };
+            DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
             bool isAr = ArTrainSupport.IsAr(parse.GetValue(modelType), outPath, isResume);
-            isResume = RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", m => Console.Error.WriteLine($"note: {m}"));
+            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
+            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
+            // state they inspected (every refusal was raised above, on all ranks alike).
+            isResume = world.IsRoot()
+                ? RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", m => Console.Error.WriteLine($"note: {m}"))
+                : state is RunFolderState.Resumable;
             Directory.CreateDirectory(outPath);
-            ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
+            if (world.IsRoot()) ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
 
             torch.random.manual_seed(opt.Seed);
-            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
+            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath, world.IsRoot()) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
             Console.Error.WriteLine($"train: {objective.Name}, {(isAr ? ArTrainSupport.Config(modelCfg).ParameterCount : modelCfg.ParameterCount):N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
                 $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
-                $"({opt.Accumulation}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
+                $"({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
                 $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
             double perStep = TrainingCost.StepSeconds(modelCfg, (long)opt.GlobalBatch * train.SeqLen, 3, opt.Bf16, torchDevice);
             Console.Error.WriteLine($"train: estimated ~{Durations.FormatSeconds(perStep)} per step, ETA {Durations.FormatSeconds(perStep * opt.MaxSteps)} for {opt.MaxSteps:N0} steps");
@@ -95,15 +106,18 @@ internal static class TrainCommand
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             TrainingResult result;
-            try
-            {
-                Trainer Make(IProgress<TrainingProgress> p) => new(objective, opt, train, valid, outPath, p)
+            Action<torch.nn.Module, TrainingContext>? dump = parse.GetValue(dumpGradients) is { } dumpPath ? (m, ctx) => DumpGradients(m, ctx, dumpPath) : null;
+            Trainer NewTrainer(IProgress<TrainingProgress>? p) =>
+                new(objective, opt, train, valid, outPath, world.IsRoot() ? p : null)
                 {
+                    Communicator = world, GradientsReady = dump,
                     ResumeFrom = isResume ? from : null, AllowDataChange = parse.GetValue(allowDataChange),
                 };
-                result = CliRunner.Interactive
-                    ? TrainingProgressBar.Run(opt.MaxSteps, Describe, p => Make(p).Run(isResume, cts.Token))
-                    : Make(new PlainProgress(opt.LogEvery)).Run(isResume, cts.Token);
+            try
+            {
+                result = CliRunner.Interactive && world.Size == 1
+                    ? TrainingProgressBar.Run(opt.MaxSteps, ProgressLine, progress => NewTrainer(progress).Run(isResume, cts.Token))
+                    : NewTrainer(new PlainProgress(opt.LogEvery)).Run(isResume, cts.Token);
             }
             catch (TrainingDivergedException e)
             {
@@ -116,8 +130,16 @@ internal static class TrainCommand
                 (lastVal.Metrics is null ? "" : $", validation nll {lastVal.Metrics["nll"]:F4} (ppl ≤ {lastVal.Metrics["ppl"]:F2}, {lastVal.Metrics["bpd"]:F3} bits/token)"));
             if (result.ModelDir is not null) Console.WriteLine(result.ModelDir);
             return 0;
-        });
+        }));
         return cmd;
+    }
+
+    private static void DumpGradients(torch.nn.Module model, TrainingContext ctx, string path)
+    {
+        if (ctx.Step != 0 || !ctx.IsWriter) return;
+        var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
+            .Select(p => new KeyValuePair<string, torch.Tensor>(p.name, p.parameter.grad!)).ToList();
+        SafeTensorsWriter.Write(path, grads);
     }
 
     private static ITrainingObjective NewMdlm(DitConfig modelCfg, torch.Device device, MdlmOptions options)
@@ -140,7 +162,7 @@ internal static class TrainCommand
         return max;
     }
 
-    private static string Describe(TrainingProgress p) =>
+    private static string ProgressLine(TrainingProgress p) =>
         $"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{(p.Validation is { Count: > 0 } v ? $" val {v.First().Value:F3}" : "")} {p.TokensPerSecond:N0} tok/s";
 
     private sealed class PlainProgress(long every) : IProgress<TrainingProgress>

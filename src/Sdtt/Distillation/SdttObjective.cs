@@ -108,7 +108,7 @@ public sealed class SdttObjective : ITrainingObjective
         if (!Schedule.IsTransition(ctx.Step)) return;
         int next = Schedule.RoundAt(ctx.Step);
         if (next <= _round) return; // already done (this step's other micro-batches, or a resumed run past the transition)
-        FinishRound(ctx.Step, ctx.Ema, ctx);
+        if (ctx.IsWriter) FinishRound(ctx.Step, ctx.Ema, ctx); // data-parallel: rank 0 alone writes the round folders
         if (Options.UseEmaOnGrowth)
         {
             ctx.Ema.CopyTo(_student);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sdtt.Data;
+using Sdtt.Distributed;
 using Sdtt.IO;
 using Sdtt.Models;
 using TorchSharp;
@@ -43,11 +44,15 @@ public sealed class Trainer
     public MetricsLog Metrics { get; }
     /// <summary>Whether <see cref="Run"/> writes <c>model/</c> at the end (default true).</summary>
     public bool WriteFinalModel { get; init; } = true;
-    /// <summary>Called after the micro-batches of each optimizer step have accumulated their gradients, before clipping
-    /// (for gradient inspection and tests).</summary>
+    /// <summary>Called after the micro-batches of each optimizer step have accumulated their gradients (summed over ranks
+    /// in a data-parallel run), before clipping (for gradient inspection and tests).</summary>
     public Action<nn.Module, TrainingContext>? GradientsReady { get; init; }
     /// <summary>Whether <see cref="Run"/> draws loss.png (default true).</summary>
     public bool Plot { get; init; } = true;
+    /// <summary>The group of data-parallel ranks (default: this process alone). With several ranks each runs its share of
+    /// every global batch, gradients are summed across ranks before clipping, and only rank 0 writes (see docs/distributed.md).</summary>
+    public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
+    private bool IsWriter => Communicator.Rank == 0;
     /// <summary>With <c>resume</c>: the checkpoint to continue from instead of <c>last</c> — a step number of this run's
     /// checkpoints or a checkpoint folder; "0" restarts the run from step 0, discarding its checkpoints. Checkpoints after
     /// the chosen one are deleted (the run leaves that branch).</summary>
@@ -76,8 +81,10 @@ public sealed class Trainer
     private AdamW NewOptimizer(nn.Module model) =>
         torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), _opt.Lr, _opt.Beta1, _opt.Beta2, _opt.Eps, _opt.WeightDecay);
 
-    private void Report(long step, double loss, double lr, double tps, TimeSpan elapsed, TimeSpan? eta, string? message) =>
-        _progress?.Report(new TrainingProgress(step, _opt.MaxSteps, loss, lr, tps, elapsed, eta, _lastValidation, message));
+    private void Report(long step, double loss, double lr, double tps, TimeSpan elapsed, TimeSpan? eta, string? message)
+    {
+        if (IsWriter) _progress?.Report(new TrainingProgress(step, _opt.MaxSteps, loss, lr, tps, elapsed, eta, _lastValidation, message));
+    }
 
     /// <summary>Runs (or, with <paramref name="resume"/>, continues from <c>checkpoints/last</c>) until max_steps.</summary>
     public TrainingResult Run(bool resume = false, CancellationToken cancel = default)
@@ -100,14 +107,19 @@ public sealed class Trainer
         string dataId = Data.DataFingerprint.Of(_train);
         var dataChanges = new JsonArray();
         var ctx = new TrainingContext(_opt, device, generator, ema, () => _optimizer!, () => { _optimizer?.Dispose(); _optimizer = NewOptimizer(model); },
-            RunDir, m => Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null, m));
+            RunDir, m => Report(-1, double.NaN, double.NaN, double.NaN, TimeSpan.Zero, null, m)) { Communicator = Communicator };
+        var plan = DataParallelPlan.For(Communicator, _opt.GlobalBatch, _opt.MicroBatch);
+        using var reducer = new GradientAllReducer(Communicator, model.parameters().Where(p => p.requires_grad));
 
         try
         {
             if (resume && ResumeFrom?.Trim() == "0")
             {
-                Checkpoints.Clear();
-                Metrics.TruncateAfter(0);
+                if (IsWriter)
+                {
+                    Checkpoints.Clear();
+                    Metrics.TruncateAfter(0);
+                }
                 Report(0, double.NaN, double.NaN, 0, TimeSpan.Zero, null, "starting afresh from step 0 (earlier checkpoints discarded)");
             }
             else if (resume)
@@ -115,17 +127,22 @@ public sealed class Trainer
                 lastGood = ResumeFrom is { } from ? Checkpoints.Resolve(from.Trim())
                     : Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
                 (step, detector) = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx, dataId, dataChanges);
-                var discarded = Checkpoints.DiscardAfter(step);
-                if (discarded.Count > 0)
-                    Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"discarded the later checkpoints {string.Join(", ", discarded)}");
+                Communicator.Barrier(); // every rank has read its checkpoint before rank 0 deletes the later ones
+                if (IsWriter)
+                {
+                    var discarded = Checkpoints.DiscardAfter(step);
+                    if (discarded.Count > 0)
+                        Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"discarded the later checkpoints {string.Join(", ", discarded)}");
+                    Metrics.TruncateAfter(step);
+                }
                 if (Checkpoints.Healthy() != lastGood) pending = lastGood;
-                Metrics.TruncateAfter(step);
                 Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
             }
             else if (Checkpoints.Last() is not null)
                 throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
-            else Metrics.TruncateAfter(0); // a fresh start owns the folder: no stale lines of an attempt that never checkpointed
+            else if (IsWriter) Metrics.TruncateAfter(0); // a fresh start owns the folder: no stale lines of an attempt that never checkpointed
 
+            GradientAllReducer.Broadcast(Communicator, model); // every rank starts from rank 0's weights
             long startStep = step;
             var losses = new List<double>();
             var validations = new List<(long, IReadOnlyDictionary<string, double>)>();
@@ -149,9 +166,12 @@ public sealed class Trainer
                 double lossSum = 0;
                 for (int micro = 0; micro < _opt.Accumulation; micro++)
                 {
+                    var indices = sampler.Next(); // every rank walks the whole global batch and runs its own share
+                    if (!plan.Owns(micro)) continue;
                     ctx.MicroStep = micro;
+                    SeedMicroBatch(generator, device, step, micro);
                     using var scope = NewDisposeScope();
-                    var batch = _train.Batch(sampler.Next(), device);
+                    var batch = _train.Batch(indices, device);
                     var loss = _objective.Loss(batch, ctx);
                     double lv = loss.to(ScalarType.Float64).item<double>();
                     if (!double.IsFinite(lv))
@@ -159,6 +179,8 @@ public sealed class Trainer
                     (loss / _opt.Accumulation).backward();
                     lossSum += lv;
                 }
+                reducer.AllReduce();
+                lossSum = Communicator.Sum(lossSum); // the mean over the global batch below
                 GradientsReady?.Invoke(model, ctx);
                 double gradNorm;
                 using (no_grad())
@@ -169,11 +191,11 @@ public sealed class Trainer
                 // it was the previous step): judge them before they can move the weights.
                 if (detector.Check(lossSum / _opt.Accumulation, gradNorm) is { } why)
                 {
-                    Metrics.Append(step + 1, "diverged", new KeyValuePair<string, double>[] { new("loss", lossSum / _opt.Accumulation), new("grad_norm", gradNorm) });
+                    if (IsWriter) Metrics.Append(step + 1, "diverged", new KeyValuePair<string, double>[] { new("loss", lossSum / _opt.Accumulation), new("grad_norm", gradNorm) });
                     throw Diverged(step + 1, why, _opt.Lr);
                 }
                 detector.Accept(lossSum / _opt.Accumulation, gradNorm);
-                if (pending is not null) { Checkpoints.MarkHealthy(pending); pending = null; }
+                if (pending is not null) { if (IsWriter) Checkpoints.MarkHealthy(pending); pending = null; }
                 _optimizer.step();
                 _optimizer.zero_grad();
                 ema.Update(model);
@@ -182,12 +204,17 @@ public sealed class Trainer
 
                 double stepLoss = lossSum / _opt.Accumulation;
                 losses.Add(stepLoss);
-                var extra = ctx.TakeMetrics();
+                var extra = Communicator.AverageEach(ctx.TakeMetrics());
+                if (Communicator.Size > 1)
+                {
+                    extra["allreduce_ms"] = Communicator.Average(reducer.LastDuration.TotalMilliseconds);
+                    extra["allreduce_mb"] = reducer.BytesPerStep / 1e6;
+                }
                 tps = (step - startStep) * (double)tokensPerStep / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds);
                 double perStep = trainClock.Elapsed.TotalSeconds / (step - startStep);
                 var eta = TimeSpan.FromSeconds(perStep * (_opt.MaxSteps - step));
                 bool last = step == _opt.MaxSteps;
-                if (step % _opt.LogEvery == 0 || last || step == startStep + 1)
+                if (IsWriter && (step % _opt.LogEvery == 0 || last || step == startStep + 1))
                 {
                     var values = new List<KeyValuePair<string, double>>
                     {
@@ -199,7 +226,7 @@ public sealed class Trainer
                 }
                 Report(step, stepLoss, lr, tps, wall.Elapsed, eta, null);
 
-                if (_valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
+                if (IsWriter && _valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
                 {
                     var v = Validate(model, ema, ctx);
                     validations.Add((step, v));
@@ -209,7 +236,9 @@ public sealed class Trainer
                         $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
                     if (Plot) TryPlot();
                 }
-                if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
+                if (!IsWriter && ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last))
+                    pending = lastGood = Path.Combine(Checkpoints.Dir, CheckpointStore.StepName(step)); // rank 0 writes it
+                else if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
                 {
                     lastGood = SaveCheckpoint(step, model, ema, sampler, generator, detector, stepLoss, dataId, dataChanges);
                     pending = lastGood;
@@ -219,14 +248,14 @@ public sealed class Trainer
 
             ctx.Step = step;
             string? modelDir = null;
-            if (WriteFinalModel)
+            if (WriteFinalModel && IsWriter)
             {
                 modelDir = Path.Combine(RunDir, ModelDirName);
                 using (ema.Apply(model))
                     AtomicDirectory.Write(modelDir, tmp => _objective.WriteModel(tmp, true, ctx));
                 Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
             }
-            if (Plot) TryPlot();
+            if (Plot && IsWriter) TryPlot();
             return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
         }
         finally
@@ -235,6 +264,16 @@ public sealed class Trainer
             _optimizer = null;
             generator.Dispose();
         }
+    }
+
+    // All randomness of global micro-batch g of this step (noise generator, dropout) from (seed, step, g) alone, so that the
+    // split of the global batch over ranks and accumulation steps does not change the numbers.
+    private void SeedMicroBatch(Generator generator, Device device, long step, int g)
+    {
+        generator.manual_seed(DataParallelPlan.NoiseSeed(_opt.Seed, step, g));
+        long dropout = DataParallelPlan.DropoutSeed(_opt.Seed, step, g);
+        torch.random.manual_seed(dropout);
+        if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(dropout);
     }
 
     private static string Describe(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
@@ -300,6 +339,7 @@ public sealed class Trainer
                 ["seq_len"] = _train.SeqLen,
                 ["global_batch"] = _opt.GlobalBatch,
                 ["seed"] = _opt.Seed,
+                ["world_size"] = Communicator.Size,
                 ["loss"] = double.IsFinite(loss) ? loss : null,
                 ["train_data"] = dataId,
                 ["data_changes"] = dataChanges.DeepClone(),
@@ -322,6 +362,10 @@ public sealed class Trainer
         if (obj != _objective.Name) throw new SdttException($"{dir}: checkpoint of objective '{obj}', cannot resume it as '{_objective.Name}'");
         int micro = info["micro_batch"]!.GetValue<int>();
         if (micro != _opt.MicroBatch) throw new SdttException($"{dir}: checkpoint used micro_batch {micro}, this run {_opt.MicroBatch}; resume with the same micro_batch");
+        int ranks = info["world_size"]?.GetValue<int>() ?? 1;
+        if (ranks != Communicator.Size)
+            throw new SdttException($"{dir}: checkpoint was written by a run of {ranks} rank(s), this run has {Communicator.Size}; " +
+                $"resume with the same world size ({(ranks == 1 ? "without mpirun" : $"mpirun -np {ranks}")})");
         long seqs = info["train_sequences"]?.GetValue<long>() ?? _train.Count;
         int seqLen = info["seq_len"]?.GetValue<int>() ?? _train.SeqLen;
         if (seqs != _train.Count || seqLen != _train.SeqLen)

@@ -62,6 +62,10 @@ public sealed class TrainingContext
     public string RunDir { get; }
     /// <summary>Writes one line to the run's log (stderr / progress display).</summary>
     public Action<string> Log { get; }
+    /// <summary>The group of data-parallel ranks of the run (a single process unless started by mpirun).</summary>
+    public Distributed.ICommunicator Communicator { get; internal init; } = Distributed.SingleProcessCommunicator.Instance;
+    /// <summary>Whether this rank writes files (rank 0): objectives save round folders and plots only when true.</summary>
+    public bool IsWriter => Communicator.Rank == 0;
     /// <summary>True while <see cref="ITrainingObjective.Validate"/> runs.</summary>
     public bool Validating { get; internal set; }
 
