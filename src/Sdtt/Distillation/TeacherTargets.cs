@@ -82,8 +82,8 @@ public sealed class TeacherTargets : IDisposable
                 var xj = x.reshape(b, l);
                 Tensor? sigma = teacher.TimeConditioned ? schedule.Sigma(tj) : null;
                 var logp = teacher.LogProbsAt(xj, rows, sigma);
-                var mT = schedule.MoveChance(tj);
-                var mS = schedule.MoveChance(AncestralStep.PreviousTime(tj, dt));
+                var st = AncestralScheduler.At(tj, dt, schedule);
+                var (mT, mS) = (st.MoveT, st.MoveS);
                 var rowOf = rows.div(l, rounding_mode: RoundingMode.floor);
                 var z = DrawRows(logp, mT.index_select(0, rowOf), mS.index_select(0, rowOf), rows, b, l, v, uniforms, drawType, mask, options);
                 var revealed = z.ne(mask);

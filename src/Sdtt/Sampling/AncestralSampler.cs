@@ -25,10 +25,10 @@ public sealed class AncestralSampler : ISampler
     public AncestralSampler(LogLinearSchedule? schedule = null) => _schedule = schedule ?? new LogLinearSchedule();
 
     /// <summary>The float32 time grid linspace(1, ε, N+1) (CPU).</summary>
-    public static Tensor TimeGrid(int steps, double eps = 1e-5) => linspace(1.0, eps, steps + 1, dtype: ScalarType.Float32);
+    public static Tensor TimeGrid(int steps, double eps = 1e-5) => AncestralScheduler.TimeGrid(steps, eps);
 
     /// <summary>dt = (1 − ε)/N as a double (rounded to float32 where it is subtracted).</summary>
-    public static double StepSize(int steps, double eps = 1e-5) => (1.0 - eps) / steps;
+    public static double StepSize(int steps, double eps = 1e-5) => AncestralScheduler.StepSize(steps, eps);
 
     /// <inheritdoc />
     public SamplingResult Sample(IDenoiser model, SamplingOptions options)
@@ -53,7 +53,7 @@ public sealed class AncestralSampler : ISampler
         using var outer = NewDisposeScope();
         using var noGrad = no_grad();
         var ts = TimeGrid(n, o.Eps);
-        float dtF = (float)StepSize(n, o.Eps);
+        double dt = StepSize(n, o.Eps);
         Tensor? fixedMask = null, fixedTokens = null;
         if (constraint is not null) (fixedMask, fixedTokens) = constraint.ToTensors(b, l, device);
         Tensor Project(Tensor x) => fixedMask is null ? x : where(fixedMask, fixedTokens!, x);
@@ -69,10 +69,8 @@ public sealed class AncestralSampler : ISampler
         {
             o.Cancellation.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
-            var t = ts[i].reshape(1);
-            var s = t - dtF;
-            var mT = _schedule.MoveChance(t);
-            var mS = _schedule.MoveChance(s);
+            var st = AncestralScheduler.At(ts[i].reshape(1), dt, _schedule);
+            var (t, mT, mS) = (st.T, st.MoveT, st.MoveS);
             var stepU = uniforms.BeginStep(b, l, v, dtype, device);
             var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
             long count = rows.shape[0];

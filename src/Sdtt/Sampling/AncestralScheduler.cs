@@ -61,6 +61,16 @@ public sealed class AncestralScheduler
         return At(TimeAt(i), Dt, _schedule);
     }
 
+    /// <summary>Start times t_0..t_N (float32 values; t_N = ε is the fill time) and the reveal probability of each of the
+    /// N steps, computed from one grid: what a sampler that decides reveals on the CPU needs for the whole run.</summary>
+    public (float[] Times, double[] Reveal) Table()
+    {
+        using var scope = NewDisposeScope();
+        var grid = TimeGrid(Steps, Eps);
+        var st = At(grid.narrow(0, 0, Steps), Dt, _schedule);
+        return (grid.data<float>().ToArray(), st.RevealProbability.to(ScalarType.Float64).data<double>().ToArray());
+    }
+
     /// <summary>Times and masking probabilities of a step of size <paramref name="dt"/> starting at per-row times
     /// <paramref name="t"/> (cast to float32; s = t − float32(dt), as the reference).</summary>
     public static AncestralStepTimes At(Tensor t, double dt, LogLinearSchedule schedule)

@@ -70,9 +70,8 @@ public static class AncestralStep
         using var scope = NewDisposeScope();
         long b = x.shape[0], l = x.shape[1], v = logp.shape[^1];
         var rows = x.reshape(-1).eq(maskIndex).nonzero().squeeze(-1);
-        var tf = t.to(ScalarType.Float32);
-        var mT = schedule.MoveChance(tf);
-        var mS = schedule.MoveChance(PreviousTime(tf, dt));
+        var st = AncestralScheduler.At(t, dt, schedule);
+        var (mT, mS) = (st.MoveT, st.MoveS);
         var u = uniforms.Draw(rows, b, l, v, precision == CategoricalPrecision.Float64 ? ScalarType.Float64 : ScalarType.Float32, x.device);
         var rowOf = rows.div(l, rounding_mode: RoundingMode.floor);
         var z = SampleRows(logp.reshape(-1, v).index_select(0, rows), mT.index_select(0, rowOf), mS.index_select(0, rowOf), u, maskIndex, precision);

@@ -64,7 +64,7 @@ public sealed class RevealFirstSampler : ISampler
 
         var streams = o.PerSample is null ? XoshiroUniformSource.ForBatch(o.Seed, b) : settings.Select(st => XoshiroUniformSource.ForSample(st.Seed, 0)).ToArray();
         var cancelled = new bool[b];
-        var scheduler = new AncestralScheduler(n, o.Eps, _schedule);
+        var (times, revealTable) = new AncestralScheduler(n, o.Eps, _schedule).Table();
         var watch = Stopwatch.StartNew();
         int calls = 0;
         long projected = 0;
@@ -78,13 +78,7 @@ public sealed class RevealFirstSampler : ISampler
         {
             o.Cancellation.ThrowIfCancellationRequested();
             UpdateCancelled(settings, cancelled);
-            double t, reveal;
-            using (var scope = NewDisposeScope())
-            {
-                var st = scheduler.Step(i);
-                t = st.T.item<float>();
-                reveal = st.RevealProbability.to(ScalarType.Float64).item<double>() * RevealScale;
-            }
+            double reveal = revealTable[i] * RevealScale;
             revealed.Clear();
             tokenU.Clear();
             for (int s = 0; s < b; s++)
@@ -98,11 +92,11 @@ public sealed class RevealFirstSampler : ISampler
             bool called = revealed.Count > 0;
             if (called)
             {
-                DrawTokens(model, o, settings, x, revealed, tokenU, b, l, scheduler.TimeAt(i), greedy: false);
+                DrawTokens(model, o, settings, x, revealed, tokenU, b, l, times[i], greedy: false);
                 calls++;
                 projected += revealed.Count;
             }
-            Report(o, i, n, t, x, b, l, mask, called, false, watch);
+            Report(o, i, n, times[i], x, b, l, mask, called, false, watch);
         }
 
         // Greedy fill of masks left at t = ε (the reference's final denoising pass).
@@ -114,8 +108,7 @@ public sealed class RevealFirstSampler : ISampler
         if (revealed.Count > 0)
         {
             fillApplied = true;
-            using var tEps = scheduler.TimeAt(n);
-            DrawTokens(model, o, settings, x, revealed, null, b, l, tEps, greedy: true);
+            DrawTokens(model, o, settings, x, revealed, null, b, l, times[n], greedy: true);
             calls++;
             projected += revealed.Count;
             Report(o, n, n, o.Eps, x, b, l, mask, true, true, watch);
@@ -134,7 +127,7 @@ public sealed class RevealFirstSampler : ISampler
     /// <summary>One network call on the samples owning <paramref name="positions"/> (at time <paramref name="t"/>), then
     /// the output layer, SUBS, shaping and the draw at those rows only, in chunks; writes the tokens into x.</summary>
     private void DrawTokens(IDenoiser model, SamplingOptions o, SampleSettings[] settings, long[] x, List<int> positions,
-        List<double>? uniforms, int b, int l, Tensor t, bool greedy)
+        List<double>? uniforms, int b, int l, float t, bool greedy)
     {
         using var scope = NewDisposeScope();
         // The samples that take part, in order, and each position's row in their [Bc·L] grid.
@@ -151,7 +144,7 @@ public sealed class RevealFirstSampler : ISampler
         var tokens = tensor(tokenData, new long[] { owners.Count, l }).to(device);
         var rowData = positions.Select(p => (long)(slot[p / l] * l + p % l)).ToArray();
         var rows = tensor(rowData).to(device);
-        Tensor? sigma = model.TimeConditioned ? _schedule.Sigma(t).expand(owners.Count).to(device) : null;
+        Tensor? sigma = model.TimeConditioned ? _schedule.Sigma(tensor(new[] { t })).expand(owners.Count).to(device) : null;
         using var scorer = RowScorer.Create(model, tokens, rows, sigma);
         int chunk = o.ChunkRows;
         var drawn = new long[positions.Count];
