@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Sdtt.Tests.Autoregressive;
 
 /// <summary>KV cache, sampling filters and generation of the GPT model (tiny random models, small vocabularies).</summary>
-[Collection("torch-threads")] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
 public class ArGenerationTests
 {
     private static GptModel TinyModel(int vocab = 101, long seed = 7, bool tied = true)

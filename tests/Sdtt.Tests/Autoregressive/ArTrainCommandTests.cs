@@ -5,27 +5,20 @@ using Sdtt.Tests.Training;
 namespace Sdtt.Tests.Autoregressive;
 
 /// <summary><c>sdtt train --model-type ar</c> end to end: a GPT-2 folder is written and the run resumes without the flag.</summary>
-[Collection("torch-threads")]
-public class ArTrainCommandTests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)]
+public class ArTrainCommandTests : IDisposable
 {
-    private static (int Code, string Out, string Err) Sdtt(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sdtt.Cli.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["CI"] = "1";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    private readonly TempFolders _tmp = new();
+    /// <summary>Removes the test's temporary folders, also when an assertion failed.</summary>
+    public void Dispose() => _tmp.Dispose();
+
+    private static (int Code, string Out, string Err) Sdtt(params string[] args) => ChildProcess.Sdtt(TimeSpan.FromMinutes(3), args);
 
     [Fact]
     public void TrainsTheArBaselineAndResumes()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
-        var outDir = Path.Combine(TrainingFixtures.TempDir("ar-cli"), "run");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 8));
+        var outDir = Path.Combine(_tmp.Track(TrainingFixtures.TempDir("ar-cli")), "run");
         var (code, stdout, err) = Sdtt("train", "--config", "tiny", "--model-type", "ar", "--data", data, "--out", outDir, "--threads", "1",
             "--set", "model.vocab_size=48", "--set", "model.hidden_size=32", "--set", "model.n_heads=2", "--set", "model.n_blocks=1",
             "--set", "micro_batch=4", "--set", "global_batch=4", "--set", "eval_every=2", "--set", "checkpoint_every=2",
@@ -46,7 +39,5 @@ public class ArTrainCommandTests
         (code, _, err) = Sdtt("train", "--config", "tiny", "--model-type", "rnn", "--data", data, "--out", outDir + "-x");
         Assert.Equal(1, code);
         Assert.Contains("--model-type", err);
-        Directory.Delete(Path.GetDirectoryName(outDir)!, true);
-        Directory.Delete(data, true);
     }
 }

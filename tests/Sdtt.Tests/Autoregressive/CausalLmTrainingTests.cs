@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Sdtt.Tests.Autoregressive;
 
 /// <summary>The AR objective on the shared trainer: a tiny GPT learns a deterministic counting language.</summary>
-[Collection("torch-threads")] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
 public class CausalLmTrainingTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "sdtt-ar-train-" + Guid.NewGuid().ToString("N"));

@@ -8,7 +8,7 @@ namespace Sdtt.Tests.Autoregressive;
 
 /// <summary>A tiny HF GPT-2 folder (Conv1D weights stored [in, out], attention-mask buffers present) is built here with
 /// random weights, loaded, and checked against a straightforward float64 forward written from the checkpoint tensors.</summary>
-[Collection("torch-threads")] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
 public class GptCheckpointTests : IDisposable
 {
     private const int D = 32, H = 4, Layers = 2, Positions = 16, Vocab = 97;

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Sdtt.Tests.Autoregressive;
 
 /// <summary>The latency benchmark on a minute configuration: rows, speedups, CSV/PNG, budget skips, model shapes.</summary>
-[Collection("torch-threads")] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)] // uses the global torch generator (model init, manual_seed): not in parallel with the trainer tests
 public class LatencyBenchmarkTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "sdtt-bench-" + Guid.NewGuid().ToString("N"));

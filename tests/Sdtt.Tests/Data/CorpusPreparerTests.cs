@@ -268,15 +268,8 @@ public sealed class CorpusPreparerTests : IDisposable
     [Fact]
     public void CommandLineReportsOneLineErrorAndExitCode()
     {
-        var cli = Path.Combine(AppContext.BaseDirectory, "Sdtt.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { cli, "prepare", "--input", Path.Combine(_root, "nope"), "--output", Path.Combine(_root, "o") }) psi.ArgumentList.Add(a);
-        psi.Environment["CI"] = "1";
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEnd();
-        p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000));
-        Assert.Equal(1, p.ExitCode);
+        var (code, _, err) = ChildProcess.Sdtt(TimeSpan.FromSeconds(60), "prepare", "--input", Path.Combine(_root, "nope"), "--output", Path.Combine(_root, "o"));
+        Assert.Equal(1, code);
         Assert.Equal($"error: {Path.Combine(_root, "nope")}: input folder not found", err.Trim());
     }
 }

@@ -20,8 +20,12 @@ public sealed class MpiFactAttribute : FactAttribute
 /// <summary>Data-parallel training: the plan and buckets in one process, and 2-rank <c>mpirun</c> runs of the built CLI
 /// against single-process runs with the same global batch (2 ranks × A micro-batches vs 1 process × 2A).</summary>
 [Collection(GlobalTorchRngCollection.Name)]
-public class DataParallelTests
+public class DataParallelTests : IDisposable
 {
+    private readonly TempFolders _tmp = new();
+    /// <summary>Removes the test's temporary folders, also when an assertion failed.</summary>
+    public void Dispose() => _tmp.Dispose();
+
     // Tolerances: float32 gradients summed in another order differ by rounding (~1e-7 relative); after a few Adam steps the
     // losses may drift by a few float32 ulps of the weights.
     private const double GradAbsTol = 1e-6, GradRelTol = 1e-5, LossTol = 1e-4;
@@ -83,22 +87,21 @@ public class DataParallelTests
     public void MissingMpiLibraryIsAOneLineError()
     {
         // Pretend mpirun started a 2-rank job, and point the binding at a library that does not exist.
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
-        var outDir = Path.Combine(TrainingFixtures.TempDir("dp-nolib"), "run");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 8));
+        var outDir = Path.Combine(_tmp.Track(TrainingFixtures.TempDir("dp-nolib")), "run");
         var (code, _, err) = MpiRunner.SdttWithEnvironment(new() { ["OMPI_COMM_WORLD_SIZE"] = "2", ["SDTT_MPI_LIBRARY"] = "/nonexistent/libmpi.so.40" },
             new[] { "train", "--data", data, "--out", outDir }.Concat(TinyModel).ToArray());
         Assert.Equal(1, code);
         Assert.Single(err.Trim().Split('\n'));
         Assert.StartsWith("error: mpirun started this process, but the Open MPI library /nonexistent/libmpi.so.40 could not be loaded", err.Trim());
         Assert.False(Directory.Exists(outDir));
-        Directory.Delete(data, true);
     }
 
     [MpiFact]
     public void TwoRankTrainingMatchesOneProcessInGradientsAndLossesAndResumesFromRankZerosCheckpoint()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
-        var root = TrainingFixtures.TempDir("dp-train");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 8));
+        var root = _tmp.Track(TrainingFixtures.TempDir("dp-train"));
         string two = Path.Combine(root, "two"), one = Path.Combine(root, "one");
         string[] Args(string dir, int steps) => new[]
         {
@@ -148,8 +151,6 @@ public class DataParallelTests
         var rec = new MetricsLog(Path.Combine(two, Trainer.MetricsFile)).Read().First(o => o["kind"]!.GetValue<string>() == "train");
         Assert.Equal(24_400 * 4 / 1e6, rec["allreduce_mb"]!.GetValue<double>(), 9);
         Assert.True(File.Exists(Path.Combine(two, "model", ModelFolder.WeightsFile)));
-        Directory.Delete(root, true);
-        Directory.Delete(data, true);
     }
 
     [MpiFact]
@@ -181,8 +182,8 @@ public class DataParallelTests
     [MpiFact]
     public void BenchDpTimesOneProcessAndTwoRanks()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
-        var outDir = TrainingFixtures.TempDir("dp-bench");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 8));
+        var outDir = _tmp.Track(TrainingFixtures.TempDir("dp-bench"));
         var sets = TinyModel.Skip(4).Where(a => a != "--set").Where(a => a.StartsWith("model.")).SelectMany(a => new[] { "--set", a });
         var (code, stdout, err) = MpiRunner.Sdtt(0, new[] { "bench", "dp", "--config", "tiny", "--data", data, "--steps", "3", "--warmup", "1", "--out", outDir }
             .Concat(sets).ToArray());
@@ -196,15 +197,13 @@ public class DataParallelTests
         Assert.Equal(24_400 * 4 / 1e6, D(rows[1], 5), 6);
         Assert.True(D(rows[1], 6) > 0);
         Assert.True(Math.Abs(D(rows[0], 7) - D(rows[1], 7)) <= LossTol, "the two configurations should train identically");
-        Directory.Delete(outDir, true);
-        Directory.Delete(data, true);
     }
 
     [MpiFact]
     public void TwoRankRunResumesFromAnEarlierCheckpointWithRankZeroAloneDiscardingAndTruncating()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
-        var dir = Path.Combine(TrainingFixtures.TempDir("dp-resume-from"), "run");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 8));
+        var dir = Path.Combine(_tmp.Track(TrainingFixtures.TempDir("dp-resume-from")), "run");
         var args = new[] { "train", "--data", data, "--out", dir, "--set", "max_steps=4", "--set", "checkpoint_every=1", "--set", "keep_checkpoints=5" }
             .Concat(TinyModel).ToArray();
         var (code, _, err) = MpiRunner.Sdtt(2, args);

@@ -8,9 +8,13 @@ namespace Sdtt.Tests.Training;
 
 /// <summary>The MDLM objective's masked-rows-only loss equals the full-logits reference form; the NELBO evaluator is
 /// deterministic under its seed.</summary>
-[Collection("torch-threads")]
-public class MdlmObjectiveTests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)]
+public class MdlmObjectiveTests : IDisposable
 {
+    private readonly TempFolders _tmp = new();
+    /// <summary>Removes the test's temporary folders, also when an assertion failed.</summary>
+    public void Dispose() => _tmp.Dispose();
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -72,7 +76,7 @@ public class MdlmObjectiveTests
     [Fact]
     public void NelboEvaluationIsSeededAndConsistent()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 8, nValid: 10);
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 8, nValid: 10));
         using var valid = TokenDataset.Open(data, "valid");
         using var model = TrainingFixtures.NewModel(dropout: 0);
         TrainingFixtures.Perturb(model);
@@ -88,6 +92,5 @@ public class MdlmObjectiveTests
         Assert.Equal(a.Nll / Math.Log(2), a.Bpd, 12);
         var one = NelboEvaluator.Evaluate(model, valid, new NelboOptions(BatchSize: 4, MaxBatches: 1, Seed: 9));
         Assert.Equal(4 * TrainingFixtures.SeqLen, one.Tokens);
-        Directory.Delete(data, true);
     }
 }

@@ -5,28 +5,20 @@ using Sdtt.Training;
 namespace Sdtt.Tests.Training;
 
 /// <summary><c>sdtt train</c> end to end on a toy token folder: fresh run, refusal of a non-empty folder, resume, errors.</summary>
-[Collection("torch-threads")]
-public class TrainCommandTests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)]
+public class TrainCommandTests : IDisposable
 {
-    private static (int Code, string Out, string Err) Sdtt(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Sdtt.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["CI"] = "1";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    private readonly TempFolders _tmp = new();
+    /// <summary>Removes the test's temporary folders, also when an assertion failed.</summary>
+    public void Dispose() => _tmp.Dispose();
+
+    private static (int Code, string Out, string Err) Sdtt(params string[] args) => ChildProcess.Sdtt(TimeSpan.FromMinutes(3), args);
 
     [Fact]
     public void TrainWritesAModelFolderAndResumes()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 8);
-        var outDir = Path.Combine(TrainingFixtures.TempDir("cli"), "run");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 8));
+        var outDir = Path.Combine(_tmp.Track(TrainingFixtures.TempDir("cli")), "run");
         string[] common =
         {
             "--data", data, "--out", outDir, "--threads", "1",
@@ -54,14 +46,11 @@ public class TrainCommandTests
         Assert.Contains("resumed from step-0000002", err);
         Assert.EndsWith("step-0000004", new CheckpointStore(Path.Combine(outDir, "checkpoints")).Last());
 
-        var empty = TrainingFixtures.TempDir("cli-empty");
+        var empty = _tmp.Track(TrainingFixtures.TempDir("cli-empty"));
         (code, _, err) = Sdtt("train", "--resume", "--data", data, "--out", empty);
         Assert.Equal(1, code);
         Assert.Contains("no checkpoint", err);
         Assert.Single(err.Trim().Split('\n'));
-        Directory.Delete(empty, true);
-        Directory.Delete(Path.GetDirectoryName(outDir)!, true);
-        Directory.Delete(data, true);
     }
 
     private const string TrainCommandFile = "train_config.json";

@@ -10,9 +10,13 @@ using static TorchSharp.torch;
 namespace Sdtt.Tests.Training;
 
 /// <summary>The shared trainer: EMA, warm-up, accumulation, exact resume, NaN stop, checkpoint rotation, MDLM learning.</summary>
-[Collection("torch-threads")]
-public class TrainerTests
+[Collection(global::Sdtt.Tests.Distillation.GlobalTorchRngCollection.Name)]
+public class TrainerTests : IDisposable
 {
+    private readonly TempFolders _tmp = new();
+    /// <summary>Removes the test's temporary folders, also when an assertion failed.</summary>
+    public void Dispose() => _tmp.Dispose();
+
     [Fact]
     public void EmaFollowsTheReferenceFormula()
     {
@@ -45,13 +49,12 @@ public class TrainerTests
             Assert.Equal(sw, lin.weight![0, 0].item<float>(), 5);
         Assert.True(lin.weight!.EqualTo(raw));
         // Save / Load round trip.
-        var dir = TrainingFixtures.TempDir("ema");
+        var dir = _tmp.Track(TrainingFixtures.TempDir("ema"));
         ema.Save(Path.Combine(dir, "ema.safetensors"));
         using var ema2 = new Ema(lin, 0.9999);
         ema2.Load(Path.Combine(dir, "ema.safetensors"));
         Assert.Equal(4, ema2.NumUpdates);
         Assert.True(ema2.Shadows[0].EqualTo(ema.Shadows[0]));
-        Directory.Delete(dir, true);
     }
 
     [Fact]
@@ -61,26 +64,24 @@ public class TrainerTests
         Assert.Equal(new[] { 0, 0.25, 0.5, 0.75, 1, 1, 1 }, Enumerable.Range(0, 7).Select(s => o.LrFactor(s)).ToArray());
         Assert.Equal(1.0, (o with { WarmupSteps = 0 }).LrFactor(0));
         // The trainer uses it: the logged lr of step n (1-based) is lr · min(1, (n−1)/warmup).
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 4);
-        var run = TrainingFixtures.TempDir("warm");
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 4));
+        var run = _tmp.Track(TrainingFixtures.TempDir("warm"));
         using var model = TrainingFixtures.NewModel();
         using var obj = new MdlmObjective(model);
         using var train = TokenDataset.Open(data, "train");
         new Trainer(obj, TrainingFixtures.Options(6) with { WarmupSteps = 4, Lr = 1e-2 }, train, null, run) { WriteFinalModel = false, Plot = false }.Run();
         var lrs = new MetricsLog(Path.Combine(run, Trainer.MetricsFile)).Read().Select(r => r["lr"]!.GetValue<double>()).ToArray();
         Assert.Equal(new[] { 0, 0.0025, 0.005, 0.0075, 0.01, 0.01 }, lrs.Select(x => Math.Round(x, 12)).ToArray());
-        Directory.Delete(run, true);
-        Directory.Delete(data, true);
     }
 
     [Fact]
     public void AccumulationMatchesOneLargeBatch()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 4);
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 4));
         using var train = TokenDataset.Open(data, "train");
         (double[] Norms, List<Tensor[]> Grads) RunWith(int micro)
         {
-            var run = TrainingFixtures.TempDir("acc");
+            var run = _tmp.Track(TrainingFixtures.TempDir("acc"));
             using var model = TrainingFixtures.NewModel(dropout: 0);
             TrainingFixtures.Perturb(model);
             using var obj = new FixedMaskObjective(model);
@@ -92,7 +93,6 @@ public class TrainerTests
                 GradientsReady = (m, _) => grads.Add(m.parameters().Select(p => p.grad!.detach().clone()).ToArray()),
             }.Run();
             var norms = new MetricsLog(Path.Combine(run, Trainer.MetricsFile)).Read().Select(r => r["grad_norm"]!.GetValue<double>()).ToArray();
-            Directory.Delete(run, true);
             return (norms, grads);
         }
         var (n1, g1) = RunWith(4);
@@ -110,18 +110,17 @@ public class TrainerTests
         }
         // A wrong accumulation (no division by the number of micro-batches) would be 4× larger: the test can fail.
         Assert.True(Math.Abs(n1[0] * 4 - n4[0]) > 1e-3);
-        Directory.Delete(data, true);
     }
 
     [Fact]
     public void ResumedRunReproducesTheUninterruptedLossesExactly()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 12, nValid: 4); // 12 / micro 2 = 6 batches per epoch: crosses an epoch
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 12, nValid: 4)); // 12 / micro 2 = 6 batches per epoch: crosses an epoch
         using var train = TokenDataset.Open(data, "train");
         using var valid = TokenDataset.Open(data, "valid");
         var opt = TrainingFixtures.Options(6, micro: 2, global: 4) with { CheckpointEvery = 3, EvalEvery = 3 };
 
-        var straight = TrainingFixtures.TempDir("straight");
+        var straight = _tmp.Track(TrainingFixtures.TempDir("straight"));
         TrainingResult a;
         Tensor wa;
         using (var model = TrainingFixtures.NewModel(seed: 11))
@@ -131,7 +130,7 @@ public class TrainerTests
             wa = model.state_dict()["blocks.0.mlp.0.weight"].clone();
         }
 
-        var split = TrainingFixtures.TempDir("split");
+        var split = _tmp.Track(TrainingFixtures.TempDir("split"));
         TrainingResult b1, b2;
         Tensor wb;
         using (var model = TrainingFixtures.NewModel(seed: 11))
@@ -156,17 +155,14 @@ public class TrainerTests
         // metrics.jsonl of the resumed run has one train line per step, no duplicates.
         var steps = new MetricsLog(Path.Combine(split, Trainer.MetricsFile)).Read().Where(r => r["kind"]!.GetValue<string>() == "train").Select(r => r["step"]!.GetValue<long>());
         Assert.Equal(new long[] { 1, 2, 3, 4, 5, 6 }, steps.ToArray());
-        Directory.Delete(straight, true);
-        Directory.Delete(split, true);
-        Directory.Delete(data, true);
     }
 
     [Fact]
     public void NanLossStopsWithoutTouchingTheLastGoodCheckpoint()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 16, nValid: 4);
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 16, nValid: 4));
         using var train = TokenDataset.Open(data, "train");
-        var run = TrainingFixtures.TempDir("nan");
+        var run = _tmp.Track(TrainingFixtures.TempDir("nan"));
         using var model = TrainingFixtures.NewModel();
         using var obj = new NanAtStepObjective(new MdlmObjective(model), nanStep: 4);
         var opt = TrainingFixtures.Options(8) with { CheckpointEvery = 2 };
@@ -184,14 +180,12 @@ public class TrainerTests
         Assert.False(Directory.Exists(Path.Combine(run, Trainer.ModelDirName)));
         using (var f = new SafeTensorsFile(Path.Combine(store.Last()!, "model.safetensors")))
             foreach (var name in f.Entries.Keys) Assert.True(f.Load(name).isfinite().all().item<bool>(), name);
-        Directory.Delete(run, true);
-        Directory.Delete(data, true);
     }
 
     [Fact]
     public void CheckpointRotationKeepsTheNewestK()
     {
-        var dir = TrainingFixtures.TempDir("rot");
+        var dir = _tmp.Track(TrainingFixtures.TempDir("rot"));
         var store = new CheckpointStore(Path.Combine(dir, "checkpoints"));
         Assert.Null(store.Last());
         for (long s = 1; s <= 5; s++)
@@ -204,15 +198,14 @@ public class TrainerTests
         store.Save(50, d => File.WriteAllText(Path.Combine(d, "x.txt"), "again"), keep: 2);
         Assert.Equal("again", File.ReadAllText(Path.Combine(store.Last()!, "x.txt")));
         Assert.Equal(new long[] { 40, 50 }, store.List().Select(c => c.Step).ToArray());
-        Directory.Delete(dir, true);
     }
 
     [Fact]
     public void ResumeWithoutCheckpointAndFreshRunOverCheckpointAreRefused()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 8, nValid: 4);
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 8, nValid: 4));
         using var train = TokenDataset.Open(data, "train");
-        var run = TrainingFixtures.TempDir("refuse");
+        var run = _tmp.Track(TrainingFixtures.TempDir("refuse"));
         using var model = TrainingFixtures.NewModel();
         using var obj = new MdlmObjective(model);
         var e = Assert.Throws<SdttException>(() => new Trainer(obj, TrainingFixtures.Options(1), train, null, run).Run(resume: true));
@@ -220,24 +213,21 @@ public class TrainerTests
         new Trainer(obj, TrainingFixtures.Options(1), train, null, run) { Plot = false, WriteFinalModel = false }.Run();
         var e2 = Assert.Throws<SdttException>(() => new Trainer(obj, TrainingFixtures.Options(1), train, null, run).Run());
         Assert.Contains("--resume", e2.Message);
-        var other = TrainingFixtures.ToyData(nTrain: 12, nValid: 4);
+        var other = _tmp.Track(TrainingFixtures.ToyData(nTrain: 12, nValid: 4));
         using (var otherTrain = TokenDataset.Open(other, "train"))
         {
             var e3 = Assert.Throws<SdttException>(() => new Trainer(obj, TrainingFixtures.Options(2), otherTrain, null, run).Run(resume: true));
             Assert.Contains("same --data", e3.Message);
         }
-        Directory.Delete(other, true);
-        Directory.Delete(run, true);
-        Directory.Delete(data, true);
     }
 
     [Fact]
     public void TinyMdlmRunLowersTheValidationNelbo()
     {
-        var data = TrainingFixtures.ToyData(nTrain: 64, nValid: 16);
+        var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 64, nValid: 16));
         using var train = TokenDataset.Open(data, "train");
         using var valid = TokenDataset.Open(data, "valid");
-        var run = TrainingFixtures.TempDir("learn");
+        var run = _tmp.Track(TrainingFixtures.TempDir("learn"));
         using var model = TrainingFixtures.NewModel(dropout: 0);
         using var obj = new MdlmObjective(model);
         var opt = TrainingFixtures.Options(40, micro: 8, global: 8) with { Lr = 1e-2, WarmupSteps = 5, EvalEvery = 4, ValBatches = 2, LogEvery = 4 };
@@ -256,7 +246,5 @@ public class TrainerTests
         using var reloaded = ModelFolder.LoadDit(Path.Combine(run, Trainer.ModelDirName));
         var again = NelboEvaluator.Evaluate(reloaded, valid, new NelboOptions(8, 2, opt.ValSeed));
         Assert.Equal(last["nll"], again.Nll, 6);
-        Directory.Delete(run, true);
-        Directory.Delete(data, true);
     }
 }

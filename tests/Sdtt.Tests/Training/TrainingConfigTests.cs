@@ -4,8 +4,12 @@ using Sdtt.Training;
 namespace Sdtt.Tests.Training;
 
 /// <summary>Shipped training configs and <c>--set key=value</c> overrides.</summary>
-public class TrainingConfigTests
+public class TrainingConfigTests : IDisposable
 {
+    private readonly TempFolders _tmp = new();
+    /// <summary>Removes the test's temporary folders, also when an assertion failed.</summary>
+    public void Dispose() => _tmp.Dispose();
+
     [Fact]
     public void SetOverridesTypedFieldsByBareOrDottedName()
     {
@@ -70,7 +74,7 @@ public class TrainingConfigTests
     [Fact]
     public void PartialJsonFileFillsDefaultsAndRejectsUnknownKeys()
     {
-        var dir = TrainingFixtures.TempDir("cfg");
+        var dir = _tmp.Track(TrainingFixtures.TempDir("cfg"));
         var ok = Path.Combine(dir, "ok.json");
         File.WriteAllText(ok, """{"model": {"n_blocks": 1}, "trainer": {"max_steps": 7}}""");
         var c = TrainingConfig.Load(ok, new[] { "lr=0.01" });
@@ -79,7 +83,6 @@ public class TrainingConfigTests
         File.WriteAllText(bad, """{"trainer": {"max_step": 7}}""");
         var e = Assert.Throws<SdttException>(() => TrainingConfig.Load(bad));
         Assert.Contains("trainer.max_step", e.Message);
-        Directory.Delete(dir, true);
     }
 
     private static string FindRepoFile(string rel)
