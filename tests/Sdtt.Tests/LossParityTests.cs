@@ -1,6 +1,7 @@
 using Sdtt.Diffusion;
 using Sdtt.Distillation;
 using static TorchSharp.torch;
+using Sdtt.Models;
 
 namespace Sdtt.Tests;
 

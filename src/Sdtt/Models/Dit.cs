@@ -3,7 +3,6 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-using Sdtt.Diffusion;
 
 namespace Sdtt.Models;
 

@@ -1,4 +1,4 @@
-using Sdtt.Diffusion;
+using Sdtt.Models;
 using static TorchSharp.torch;
 
 namespace Sdtt.Sampling;

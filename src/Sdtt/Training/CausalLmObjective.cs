@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Sdtt.Data;
+using Sdtt.IO;
 using Sdtt.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Sdtt.Models;
 using Sdtt.Tests.Training;
+using Sdtt.IO;
 
 namespace Sdtt.Tests.Autoregressive;
 

@@ -3,6 +3,7 @@ using Sdtt.Models;
 using Sdtt.Native;
 using Sdtt.Training;
 using static TorchSharp.torch;
+using Sdtt.IO;
 
 namespace Sdtt.Tests.Autoregressive;
 

@@ -3,6 +3,7 @@ using Sdtt.Diffusion;
 using Sdtt.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Sdtt.Training;
 
 namespace Sdtt.Tests.Training;
 

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
-using Sdtt.IO;
+using Sdtt.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sdtt.Models;
+namespace Sdtt.IO;
 
 /// <summary>HF GPT-2 model folders (config.json + model.safetensors). Reads released GPT-2 checkpoints (keys with or without
 /// the <c>transformer.</c> prefix, optional <c>lm_head.weight</c>, the <c>attn.bias</c>/<c>attn.masked_bias</c> buffers ignored)

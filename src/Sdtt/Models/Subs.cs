@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Sdtt.Diffusion;
+namespace Sdtt.Models;
 
 /// <summary>The SUBS parameterization (MDLM): the mask class is impossible, and unmasked positions carry over.</summary>
 public static class Subs

@@ -2,11 +2,11 @@ using System.Text.Json.Nodes;
 using Sdtt.Data;
 using Sdtt.IO;
 using Sdtt.Models;
-using Sdtt.Training;
+using Sdtt.Diffusion;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sdtt.Diffusion;
+namespace Sdtt.Training;
 
 /// <summary>Options of MDLM pre-training.</summary>
 /// <param name="SamplingEps">ε of t = (1 − ε) u + ε (MDLM: 1e-3).</param>
