@@ -93,12 +93,7 @@ internal static class SampleCommand
                     sb.Append($"=== sample {i} ===\n").Append(result.Texts[i]).Append('\n');
             }
             if (outPath is null) Console.Out.Write(sb.ToString());
-            else
-            {
-                var tmp = outPath + ".sdtt-tmp";
-                File.WriteAllText(tmp, sb.ToString());
-                File.Move(tmp, outPath, overwrite: true);
-            }
+            else AtomicFile.WriteAllText(outPath, sb.ToString());
             var r = result.Result;
             Console.Error.WriteLine(
                 $"sampled {r.NumSamples}×{r.SeqLen} tokens in {r.Elapsed.TotalSeconds:0.00} s: {r.TokensPerSecond:0.0} tokens/s, " +

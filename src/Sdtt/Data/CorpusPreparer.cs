@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sdtt.IO;
 
 namespace Sdtt.Data;
 
@@ -368,10 +369,8 @@ public static class CorpusPreparer
 
     private static void WriteManifest(string path, JsonObject manifest)
     {
-        var tmp = path + TempSuffix;
         var json = manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-        File.WriteAllText(tmp, json + "\n");
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, json + "\n");
     }
 
     private static JsonObject Manifest(PrepareOptions o, PrepareResult r)

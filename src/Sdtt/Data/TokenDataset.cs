@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;
 using static TorchSharp.torch;
+using Sdtt.IO;
 
 namespace Sdtt.Data;
 
@@ -83,10 +84,9 @@ public sealed unsafe class TokenDataset : IDisposable
     /// <summary>Writes sequences as a .bin file atomically (temp file, then rename).</summary>
     public static void Write(string path, IEnumerable<int[]> sequences, int seqLen)
     {
-        var tmp = path + ".sdtt-tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        using (var w = new BinaryWriter(fs))
+        AtomicFile.Write(path, fs =>
         {
+            using var w = new BinaryWriter(fs, System.Text.Encoding.UTF8, leaveOpen: true);
             foreach (var s in sequences)
             {
                 if (s.Length != seqLen) throw new ArgumentException($"sequence of length {s.Length}, expected {seqLen}");
@@ -96,8 +96,7 @@ public sealed unsafe class TokenDataset : IDisposable
                     w.Write((ushort)id);
                 }
             }
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     public void Dispose()

@@ -1,5 +1,6 @@
 using ScottPlot;
 using Sdtt.Training;
+using Sdtt.IO;
 
 namespace Sdtt.Distillation;
 
@@ -39,9 +40,7 @@ public static class DistillationPlot
         plt.XLabel("optimizer step");
         plt.YLabel($"distillation loss ({divergence})");
         if (train.Count + valid.Count > 0) plt.ShowLegend();
-        var tmp = pngPath + ".tmp.png";
-        plt.SavePng(tmp, 900, 550);
-        File.Move(tmp, pngPath, overwrite: true);
+        AtomicFile.SavePng(plt, pngPath, 900, 550);
     }
 
     /// <summary>When a judge evaluated the rounds: generative perplexity (left axis) and unigram entropy (right axis,
@@ -72,9 +71,7 @@ public static class DistillationPlot
         plt.XLabel("sampling steps of the student");
         plt.YLabel("generative perplexity");
         plt.ShowLegend();
-        var tmp = pngPath + ".tmp.png";
-        plt.SavePng(tmp, 900, 550);
-        File.Move(tmp, pngPath, overwrite: true);
+        AtomicFile.SavePng(plt, pngPath, 900, 550);
         return true;
     }
 }

@@ -79,9 +79,7 @@ public static class ModelFolder
     /// <summary>Writes JSON through a temp file and a rename.</summary>
     public static void WriteJsonAtomic(string path, JsonNode node)
     {
-        var tmp = path + ".sdtt-tmp";
-        File.WriteAllText(tmp, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
     private static string RequireFolder(string dir)

@@ -179,30 +179,18 @@ public static class SafeTensorsWriter
         int padded = (headerBytes.Length + 7) / 8 * 8;
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
-        string tmp = path + ".sdtt-tmp";
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            Span<byte> len = stackalloc byte[8];
+            BitConverter.TryWriteBytes(len, (ulong)padded);
+            fs.Write(len);
+            fs.Write(headerBytes);
+            for (int i = headerBytes.Length; i < padded; i++) fs.WriteByte((byte)' ');
+            foreach (var (_, t) in list)
             {
-                Span<byte> len = stackalloc byte[8];
-                BitConverter.TryWriteBytes(len, (ulong)padded);
-                fs.Write(len);
-                fs.Write(headerBytes);
-                for (int i = headerBytes.Length; i < padded; i++) fs.WriteByte((byte)' ');
-                foreach (var (_, t) in list)
-                {
-                    using var c = t.detach().cpu().contiguous();
-                    var span = c.bytes;
-                    fs.Write(span);
-                }
-                fs.Flush(true);
+                using var c = t.detach().cpu().contiguous();
+                fs.Write(c.bytes);
             }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch { }
-            throw;
-        }
+        }, flushToDisk: true);
     }
 }

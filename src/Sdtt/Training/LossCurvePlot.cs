@@ -1,4 +1,5 @@
 using ScottPlot;
+using Sdtt.IO;
 
 namespace Sdtt.Training;
 
@@ -29,8 +30,6 @@ public static class LossCurvePlot
         plt.XLabel("optimizer step");
         plt.YLabel("loss (nats / token)");
         if (train.Count + valid.Count > 0) plt.ShowLegend();
-        var tmp = pngPath + ".tmp.png";
-        plt.SavePng(tmp, 900, 550);
-        File.Move(tmp, pngPath, overwrite: true);
+        AtomicFile.SavePng(plt, pngPath, 900, 550);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sdtt.IO;
 
 namespace Sdtt.Training;
 
@@ -42,9 +43,7 @@ public sealed class MetricsLog
     {
         if (!File.Exists(Path)) return;
         var keep = Read().Where(o => o["step"]?.GetValue<long>() <= step).Select(o => o.ToJsonString());
-        var tmp = Path + ".sdtt-tmp";
-        File.WriteAllLines(tmp, keep);
-        File.Move(tmp, Path, overwrite: true);
+        AtomicFile.WriteAllLines(Path, keep);
     }
 
     /// <summary>(step, value) pairs of one metric of one kind, in file order.</summary>
