@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sdtt.Configuration;
 using Sdtt.Training;
 
 namespace Sdtt.Distillation;
@@ -57,53 +58,16 @@ public sealed record DistillConfig(TrainerOptions Trainer, SdttSchedule Rounds, 
     /// <c>rounds.steps_per_round=50</c>, <c>sdtt.loss=mse</c>, or a bare key found in exactly one section).</summary>
     public static DistillConfig Load(string nameOrFile, IEnumerable<string>? sets = null)
     {
-        JsonObject root;
-        string source;
-        if (File.Exists(nameOrFile) || nameOrFile.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-        {
-            if (!File.Exists(nameOrFile)) throw new SdttException($"{nameOrFile}: config file not found");
-            JsonObject file;
-            try { file = JsonNode.Parse(File.ReadAllText(nameOrFile))?.AsObject() ?? throw new SdttException($"{nameOrFile}: empty config"); }
-            catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new SdttException($"{nameOrFile}: not valid JSON ({e.Message})"); }
-            root = Preset("paper").ToJson();
-            foreach (var (k, v) in file)
-            {
-                if (root[k] is not JsonObject sec) throw new SdttException($"{nameOrFile}: unknown key '{k}' (expected {string.Join(", ", SectionNames)})");
-                if (v is not JsonObject o) throw new SdttException($"{nameOrFile}: '{k}' must be an object");
-                foreach (var (k2, v2) in o)
-                {
-                    if (!sec.ContainsKey(k2)) throw new SdttException($"{nameOrFile}: unknown key '{k}.{k2}' (known: {string.Join(", ", sec.Select(x => x.Key))})");
-                    sec[k2] = v2?.DeepClone();
-                }
-            }
-            source = nameOrFile;
-        }
-        else
-        {
-            root = Preset(nameOrFile).ToJson();
-            source = $"config '{nameOrFile}'";
-        }
-        foreach (var s in sets ?? Array.Empty<string>())
-        {
-            int eq = s.IndexOf('=');
-            if (eq <= 0) throw new SdttException($"--set '{s}': expected key=value");
-            string key = s[..eq].Trim();
-            if (!key.Contains('.'))
-            {
-                var hits = SectionNames.Where(n => root[n] is JsonObject o && o.ContainsKey(key)).ToList();
-                if (hits.Count == 0) throw new SdttException($"--set {key}: unknown key (sections: {string.Join(", ", SectionNames)}; e.g. trainer.lr, rounds.steps_per_round, sdtt.loss)");
-                if (hits.Count > 1) throw new SdttException($"--set {key}: ambiguous, use one of {string.Join(", ", hits.Select(h => h + "." + key))}");
-                key = hits[0] + "." + key;
-            }
-            TrainingConfig.ApplySet(root, key + "=" + s[(eq + 1)..]);
-        }
+        // A file may be partial: the fields it leaves out come from the paper preset.
+        var (root, source) = ConfigJson.Load(nameOrFile, name => Preset(name).ToJson(), () => Preset("paper").ToJson());
+        ConfigOverrides.Apply(root, sets);
         return FromJson(root, source);
     }
 
     /// <summary>The JSON document.</summary>
     public JsonObject ToJson() => new()
     {
-        ["trainer"] = JsonSerializer.SerializeToNode(Trainer, TrainingConfig.Json),
+        ["trainer"] = JsonSerializer.SerializeToNode(Trainer, ConfigJson.SnakeCase),
         ["rounds"] = SdttScheduleJson.ToJson(Rounds),
         ["sdtt"] = Sdtt.ToJson(),
     };
@@ -114,7 +78,7 @@ public sealed record DistillConfig(TrainerOptions Trainer, SdttSchedule Rounds, 
         foreach (var (k, _) in root)
             if (!SectionNames.Contains(k)) throw new SdttException($"{source}: unknown key '{k}' (expected {string.Join(", ", SectionNames)})");
         TrainerOptions trainer;
-        try { trainer = root["trainer"]?.Deserialize<TrainerOptions>(TrainingConfig.Json) ?? new TrainerOptions(); }
+        try { trainer = root["trainer"]?.Deserialize<TrainerOptions>(ConfigJson.SnakeCase) ?? new TrainerOptions(); }
         catch (JsonException e) { throw new SdttException($"{source}: bad trainer section ({e.Message.Split('\n')[0]})"); }
         var rounds = root["rounds"] is JsonObject r ? SdttScheduleJson.FromJson(r, source) : new SdttSchedule();
         var sdtt = root["sdtt"] is JsonObject s ? SdttOptions.FromJson(s, source) : new SdttOptions();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sdtt.Configuration;
 
 namespace Sdtt.Models;
 
@@ -83,10 +84,7 @@ public sealed record DitConfig(
     /// or this project's own style (the HF style, which it writes).</summary>
     public static DitConfig FromJson(string json, string source = "config.json")
     {
-        JsonObject root;
-        try { root = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("empty"); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        { throw new SdttException($"{source}: not valid JSON ({e.Message})"); }
+        var root = ConfigJson.ParseObject(json, source);
         try
         {
             if (root["model"] is JsonObject m) // SDTT / Hydra: model.{hidden_size,n_heads,n_blocks,cond_dim,length,dropout}
@@ -94,19 +92,19 @@ public sealed record DitConfig(
                 string? type = m["type"]?.GetValue<string>();
                 if (type is not null && type is not ("ddit-orig" or "ddit" or "dit"))
                     throw new SdttException($"{source}: model.type '{type}' is not a diffusion DiT (expected ddit-orig)");
-                int vocab = Int(root, "vocab_size") ?? Int(m, "vocab_size") ?? 50258;
-                bool tc = Bool(root, "time_conditioning") ?? Bool(m, "time_conditioning") ?? false;
+                int vocab = ConfigJson.Int(root, "vocab_size") ?? ConfigJson.Int(m, "vocab_size") ?? 50258;
+                bool tc = ConfigJson.Bool(root, "time_conditioning") ?? ConfigJson.Bool(m, "time_conditioning") ?? false;
                 return new DitConfig(
-                    Req(m, "hidden_size", source), Req(m, "n_heads", source), Req(m, "n_blocks", source),
-                    Int(m, "cond_dim") ?? 128, vocab, Int(m, "length") ?? 1024, Dbl(m, "dropout") ?? 0.1, tc,
-                    Bool(m, "adaptive") ?? true).Validate();
+                    ConfigJson.Required(m, "hidden_size", source), ConfigJson.Required(m, "n_heads", source), ConfigJson.Required(m, "n_blocks", source),
+                    ConfigJson.Int(m, "cond_dim") ?? 128, vocab, ConfigJson.Int(m, "length") ?? 1024, ConfigJson.Double(m, "dropout") ?? 0.1, tc,
+                    ConfigJson.Bool(m, "adaptive") ?? true).Validate();
             }
             return new DitConfig(
-                Int(root, "hidden_dim") ?? Int(root, "hidden_size") ?? throw Missing(source, "hidden_dim"),
-                Req(root, "n_heads", source), Req(root, "n_blocks", source),
-                Int(root, "cond_dim") ?? 128, Int(root, "vocab_size") ?? 50258,
-                Int(root, "model_length") ?? Int(root, "length") ?? 1024, Dbl(root, "dropout") ?? 0.1,
-                Bool(root, "time_conditioning") ?? false, Bool(root, "adaptive") ?? true).Validate();
+                ConfigJson.Int(root, "hidden_dim") ?? ConfigJson.Int(root, "hidden_size") ?? throw ConfigJson.Missing(source, "hidden_dim"),
+                ConfigJson.Required(root, "n_heads", source), ConfigJson.Required(root, "n_blocks", source),
+                ConfigJson.Int(root, "cond_dim") ?? 128, ConfigJson.Int(root, "vocab_size") ?? 50258,
+                ConfigJson.Int(root, "model_length") ?? ConfigJson.Int(root, "length") ?? 1024, ConfigJson.Double(root, "dropout") ?? 0.1,
+                ConfigJson.Bool(root, "time_conditioning") ?? false, ConfigJson.Bool(root, "adaptive") ?? true).Validate();
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         { throw new SdttException($"{source}: a config field has the wrong type ({e.Message})"); }
@@ -132,9 +130,4 @@ public sealed record DitConfig(
         ["torch_dtype"] = "float32",
     };
 
-    private static Exception Missing(string source, string key) => new SdttException($"{source}: required field '{key}' is missing");
-    private static int Req(JsonObject o, string k, string source) => Int(o, k) ?? throw Missing(source, k);
-    private static int? Int(JsonObject o, string k) => o[k] is JsonValue v ? (int)v.GetValue<double>() : null;
-    private static double? Dbl(JsonObject o, string k) => o[k] is JsonValue v ? v.GetValue<double>() : null;
-    private static bool? Bool(JsonObject o, string k) => o[k] is JsonValue v ? v.GetValue<bool>() : null;
 }

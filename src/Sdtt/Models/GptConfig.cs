@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sdtt.Configuration;
 
 namespace Sdtt.Models;
 
@@ -26,30 +27,22 @@ public sealed record GptConfig(
     /// <summary>Per-head width.</summary>
     public int HeadDim => HiddenSize / NHeads;
 
-    /// <summary>A tiny model for tests (same shape as <see cref="DitConfig.Tiny"/>).</summary>
-    public static GptConfig Tiny => new(64, 4, 2, NPositions: 128);
-    /// <summary>A CPU demo size (same shape as <see cref="DitConfig.Demo"/>).</summary>
-    public static GptConfig Demo => new(256, 4, 4, NPositions: 256);
+    /// <summary>A tiny model for tests (the shape of <see cref="DitConfig.Tiny"/>).</summary>
+    public static GptConfig Tiny => FromName("tiny");
+    /// <summary>A CPU demo size (the shape of <see cref="DitConfig.Demo"/>).</summary>
+    public static GptConfig Demo => FromName("demo");
     /// <summary>GPT-2 small's shape (768 wide, 12 heads, 12 layers; 124,439,808 parameters with the tied head).</summary>
-    public static GptConfig Small => new(768, 12, 12);
+    public static GptConfig Small => FromName("small");
     /// <summary>GPT-2 medium's shape (1024 wide, 16 heads, 24 layers).</summary>
-    public static GptConfig Medium => new(1024, 16, 24);
+    public static GptConfig Medium => FromName("medium");
     /// <summary>The diffusion "large" shape (1536 wide, 16 heads, 24 layers).</summary>
-    public static GptConfig Large => new(1536, 16, 24);
+    public static GptConfig Large => FromName("large");
     /// <summary>The 1.3B latency shape of <see cref="DitConfig.XL"/> (2048 wide, 16 heads, 24 layers).</summary>
-    public static GptConfig XL => new(2048, 16, 24);
+    public static GptConfig XL => FromName("xl");
 
-    /// <summary>Preset by name: tiny, demo, small/sm, medium/md, large/lg, xl/1.3b.</summary>
-    public static GptConfig FromName(string name) => name.Trim().ToLowerInvariant() switch
-    {
-        "tiny" => Tiny,
-        "demo" => Demo,
-        "small" or "sm" => Small,
-        "medium" or "md" => Medium,
-        "large" or "lg" => Large,
-        "xl" or "1.3b" => XL,
-        _ => throw new SdttException($"unknown model size '{name}'; use tiny, demo, small, medium, large or xl"),
-    };
+    /// <summary>Preset by name (tiny, demo, small/sm, medium/md, large/lg, xl/1.3b): the AR model of the same shape as
+    /// the diffusion preset of that name (<see cref="DitConfig.FromName"/>, the one table of sizes), with GPT-2's vocabulary.</summary>
+    public static GptConfig FromName(string name) => Matching(DitConfig.FromName(name), Gpt2VocabSize);
 
     /// <summary>The AR model with the same width, heads and depth as a diffusion config, with its vocabulary and
     /// sequence length (used by the latency benchmark).</summary>
@@ -82,10 +75,7 @@ public sealed record GptConfig(
     /// <c>vocab_size</c>, <c>tie_word_embeddings</c>, <c>layer_norm_epsilon</c>, <c>resid_pdrop</c>).</summary>
     public static GptConfig FromJson(string json, string source = "config.json")
     {
-        JsonObject root;
-        try { root = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("empty"); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        { throw new SdttException($"{source}: not valid JSON ({e.Message})"); }
+        var root = ConfigJson.ParseObject(json, source);
         try
         {
             var type = root["model_type"]?.GetValue<string>();
@@ -93,15 +83,15 @@ public sealed record GptConfig(
                 throw new SdttException($"{source}: model_type '{type}' is not a GPT-2 model (expected gpt2)");
             if (root["activation_function"] is JsonValue act && act.GetValue<string>() is var a && a is not ("gelu_new" or "gelu_pytorch_tanh"))
                 throw new SdttException($"{source}: activation_function '{a}' is not supported (only gelu_new)");
-            if (root["n_inner"] is JsonValue inner && (int)inner.GetValue<double>() != 4 * (Int(root, "n_embd") ?? 0))
+            if (root["n_inner"] is JsonValue inner && (int)inner.GetValue<double>() != 4 * (ConfigJson.Int(root, "n_embd") ?? 0))
                 throw new SdttException($"{source}: n_inner other than 4·n_embd is not supported");
             return new GptConfig(
-                Req(root, "n_embd", source), Req(root, "n_head", source), Req(root, "n_layer", source),
-                Int(root, "n_positions") ?? Int(root, "n_ctx") ?? 1024,
-                Int(root, "vocab_size") ?? Gpt2VocabSize,
-                Bool(root, "tie_word_embeddings") ?? true,
-                Dbl(root, "resid_pdrop") ?? 0.1,
-                Dbl(root, "layer_norm_epsilon") ?? 1e-5).Validate();
+                ConfigJson.Required(root, "n_embd", source), ConfigJson.Required(root, "n_head", source), ConfigJson.Required(root, "n_layer", source),
+                ConfigJson.Int(root, "n_positions") ?? ConfigJson.Int(root, "n_ctx") ?? 1024,
+                ConfigJson.Int(root, "vocab_size") ?? Gpt2VocabSize,
+                ConfigJson.Bool(root, "tie_word_embeddings") ?? true,
+                ConfigJson.Double(root, "resid_pdrop") ?? 0.1,
+                ConfigJson.Double(root, "layer_norm_epsilon") ?? 1e-5).Validate();
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         { throw new SdttException($"{source}: a config field has the wrong type ({e.Message})"); }
@@ -131,9 +121,4 @@ public sealed record GptConfig(
         ["torch_dtype"] = "float32",
     };
 
-    private static Exception Missing(string source, string key) => new SdttException($"{source}: required field '{key}' is missing");
-    private static int Req(JsonObject o, string k, string source) => Int(o, k) ?? throw Missing(source, k);
-    private static int? Int(JsonObject o, string k) => o[k] is JsonValue v ? (int)v.GetValue<double>() : null;
-    private static double? Dbl(JsonObject o, string k) => o[k] is JsonValue v ? v.GetValue<double>() : null;
-    private static bool? Bool(JsonObject o, string k) => o[k] is JsonValue v ? v.GetValue<bool>() : null;
 }
