@@ -37,36 +37,17 @@ public static class NelboEvaluator
         schedule ??= new LogLinearSchedule();
         var device = model.Device;
         using var gen = new Generator((ulong)o.Seed, device);
-        long total = (data.Count + o.BatchSize - 1) / o.BatchSize;
-        if (o.MaxBatches > 0) total = Math.Min(total, o.MaxBatches);
         double sum = 0;
         long tokens = 0, seqs = 0;
-        using var _ = no_grad();
-        for (long b = 0; b < total; b++)
+        SplitBatches.ForEach(data, o.BatchSize, o.MaxBatches, device, (_, x0) =>
         {
-            using var scope = NewDisposeScope();
-            long start = b * o.BatchSize;
-            int n = (int)Math.Min(o.BatchSize, data.Count - start);
-            var idx = Enumerable.Range(0, n).Select(i => start + i).ToArray();
-            var x0 = data.Batch(idx, device);
             var (_, rowSums) = LossTerms(model, x0, o.SamplingEps, o.TimeSampling, gen, schedule);
             sum += rowSums.to(ScalarType.Float64).sum().item<double>();
             tokens += x0.numel();
-            seqs += n;
-            progress?.Report((b + 1, total));
-        }
+            seqs += x0.shape[0];
+        }, progress);
         double nll = sum / tokens;
         return new NelboResult(nll, Math.Exp(nll), nll / Math.Log(2), tokens, seqs);
-    }
-
-    /// <summary>Evaluates a model folder on a prepared data folder's split (or a .bin file with <paramref name="seqLen"/>).</summary>
-    public static NelboResult EvaluateFolder(string modelDir, string data, string split = "valid", NelboOptions? options = null,
-        Device? device = null, int? seqLen = null, IProgress<(long Done, long Total)>? progress = null)
-    {
-        using var model = IO.ModelFolder.LoadDit(modelDir, device);
-        using var ds = File.Exists(data) ? TokenDataset.OpenFile(data, seqLen ?? model.Config.ModelLength) : TokenDataset.Open(data, split);
-        model.eval();
-        return Evaluate(model, ds, options, progress);
     }
 
     /// <summary>One draw of the estimator for clean tokens x0 [B, L]: t per sequence, x_t ~ q(x_t | x0), and

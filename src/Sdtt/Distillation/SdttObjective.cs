@@ -196,18 +196,8 @@ public sealed class SdttObjective : ITrainingObjective
     {
         var o = ctx.Options;
         using var gen = new Generator((ulong)o.ValSeed, ctx.Device);
-        long batches = (valid.Count + o.MicroBatch - 1) / o.MicroBatch;
-        if (o.ValBatches > 0) batches = Math.Min(batches, o.ValBatches);
         double sum = 0;
-        using var _ = no_grad();
-        for (long i = 0; i < batches; i++)
-        {
-            using var scope = NewDisposeScope();
-            long start = i * o.MicroBatch;
-            int n = (int)Math.Min(o.MicroBatch, valid.Count - start);
-            var x0 = valid.Batch(Enumerable.Range(0, n).Select(j => start + j).ToArray(), ctx.Device);
-            sum += Loss(x0, gen).item<float>();
-        }
+        long batches = SplitBatches.ForEach(valid, o.MicroBatch, o.ValBatches, ctx.Device, (_, x0) => sum += Loss(x0, gen).item<float>());
         return new Dictionary<string, double>
         {
             ["distill_loss"] = sum / Math.Max(1, batches), ["round"] = _round + 1, ["student_steps"] = Schedule.StudentStepsAt(_round),

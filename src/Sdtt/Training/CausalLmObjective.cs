@@ -60,22 +60,15 @@ public sealed class CausalLmObjective : ITrainingObjective
     public static CausalLmEvaluation Evaluate(GptModel model, TokenDataset data, int batchSize, int maxBatches = 0)
     {
         if (batchSize <= 0) throw new SdttException($"evaluation batch size must be positive (got {batchSize})");
-        long total = (data.Count + batchSize - 1) / batchSize;
-        if (maxBatches > 0) total = Math.Min(total, maxBatches);
         double sum = 0;
         long tokens = 0, seqs = 0;
-        using var _ = no_grad();
-        for (long b = 0; b < total; b++)
+        SplitBatches.ForEach(data, batchSize, maxBatches, model.Device, (_, x) =>
         {
-            using var scope = NewDisposeScope();
-            long start = b * batchSize;
-            int n = (int)Math.Min(batchSize, data.Count - start);
-            var x = data.Batch(Enumerable.Range(0, n).Select(i => start + i).ToArray(), model.Device);
             var logp = model.TokenLogProbs(x);
             sum -= logp.to(ScalarType.Float64).sum().item<double>();
             tokens += logp.numel();
-            seqs += n;
-        }
+            seqs += x.shape[0];
+        });
         if (tokens == 0) throw new SdttException("the validation split is empty");
         double nll = sum / tokens;
         return new CausalLmEvaluation(nll, Math.Exp(nll), nll / Math.Log(2), tokens, seqs);
