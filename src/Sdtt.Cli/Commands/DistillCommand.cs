@@ -20,15 +20,6 @@ namespace Sdtt.Cli.Commands;
 /// distill.png (loss with round boundaries), distill_config.json and checkpoints/.</summary>
 internal static class DistillCommand
 {
-    /// <summary>Resolved config written into the run folder.</summary>
-    public const string ResolvedConfigFile = "distill_config.json";
-    /// <summary>Paths of the run (teacher, data), for --resume.</summary>
-    public const string RunFile = "distill_run.json";
-    /// <summary>The plot.</summary>
-    public const string PlotFile = "distill.png";
-    /// <summary>Per-round judge metrics (only with --judge).</summary>
-    public const string RoundsPlotFile = "rounds.png";
-
     public static Command Create()
     {
         var teacher = new Option<string?>("--teacher") { Description = "The teacher model folder (config.json + model.safetensors); the student starts as its copy" };
@@ -74,19 +65,16 @@ internal static class DistillCommand
             // Everything is checked before anything is written, so a rejected run leaves no folder behind.
             OutputPath.RequireFolder(outPath);
             string? teacherDir = parse.GetValue(teacher), dataDir = parse.GetValue(data);
-            var state = RunFolder.Inspect(outPath, ResolvedConfigFile);
+            var state = RunFolder.Inspect(outPath, DistillationRun.ResolvedConfigFile);
             if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
                 || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
-                RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", _ => { }); // throws the matching one-line error
+                RunFolder.Prepare(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", _ => { }); // throws the matching one-line error
             if (isResume)
             {
-                var runPath = Path.Combine(outPath, RunFile);
-                JsonObject run;
-                try { run = File.Exists(runPath) ? JsonNode.Parse(File.ReadAllText(runPath))!.AsObject() : new JsonObject(); }
-                catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new SdttException($"{runPath}: not valid JSON ({e.Message})"); }
-                teacherDir ??= run["teacher"]?.GetValue<string>();
-                dataDir ??= run["data"]?.GetValue<string>();
-                cfgName ??= Path.Combine(outPath, ResolvedConfigFile);
+                var (runTeacher, runData) = DistillationRun.ReadInputs(outPath);
+                teacherDir ??= runTeacher;
+                dataDir ??= runData;
+                cfgName ??= Path.Combine(outPath, DistillationRun.ResolvedConfigFile);
             }
             if (teacherDir is null) throw new SdttException("--teacher DIR is required (a diffusion model folder, e.g. from `sdtt train`)");
             if (dataDir is null) throw new SdttException("--data DIR is required (a folder written by `sdtt prepare`)");
@@ -96,7 +84,7 @@ internal static class DistillCommand
             var modelCfg = ModelFolder.ReadDitConfig(teacherDir);
             using var train = TokenDataset.Open(dataDir, "train");
             using var valid = TokenDataset.Open(dataDir, "valid");
-            CheckVocabulary(train, modelCfg.VocabSize);
+            DistillationRun.CheckVocabulary(train, modelCfg.VocabSize);
             var plan = cfgName is null
                 ? DistillDefaults.Choose(modelCfg, train.SeqLen, TorchRuntime.ResolveDevice(parse.GetValue(device) ?? "auto"), CpuInfo.Current)
                 : null;
@@ -122,38 +110,22 @@ internal static class DistillCommand
             // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
             // state they inspected (every refusal was raised above, on all ranks alike).
             isResume = world.IsRoot()
-                ? RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "distill", m => Console.Error.WriteLine($"note: {m}"))
+                ? RunFolder.Prepare(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", m => Console.Error.WriteLine($"note: {m}"))
                 : state is RunFolderState.Resumable;
             Directory.CreateDirectory(outPath);
-            if (world.IsRoot())
-            {
-                ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
-                ModelFolder.WriteJsonAtomic(Path.Combine(outPath, RunFile), new JsonObject
-                {
-                    ["teacher"] = Path.GetFullPath(teacherDir), ["data"] = Path.GetFullPath(dataDir),
-                });
-            }
+            var run = new DistillationRun(outPath, cfg.Rounds, cfg.Sdtt.Loss);
+            if (world.IsRoot()) run.WriteStart(cfg, teacherDir, dataDir);
 
             teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
-            using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, Path.Combine(outPath, "rounds"), ownsModels: true);
-            var metrics = new MetricsLog(Path.Combine(outPath, Trainer.MetricsFile));
+            using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, run.RoundsDir, ownsModels: true);
             var divName = Divergence.Name(cfg.Sdtt.Loss);
             objective.RoundFinished = (info, _) =>
             {
-                var values = new List<KeyValuePair<string, double>>
-                {
-                    new("round", info.Round), new("teacher_steps", info.TeacherSteps), new("student_steps", info.StudentSteps),
-                };
-                string extra = "";
-                if (evaluator is not null)
-                {
-                    var ev = evaluator(info);
-                    values.AddRange(ev);
-                    extra = ", " + string.Join(", ", ev.Select(kv => $"{kv.Key} {kv.Value.ToString("G5", CultureInfo.InvariantCulture)}"));
-                }
-                metrics.Append(info.GlobalStep, "round", values);
+                var judged = evaluator?.Invoke(info);
+                var warning = run.RecordRound(info, judged);
+                string extra = judged is null ? "" : ", " + string.Join(", ", judged.Select(kv => $"{kv.Key} {kv.Value.ToString("G5", CultureInfo.InvariantCulture)}"));
                 Console.Error.WriteLine($"distill: round {info.Round} done at step {info.GlobalStep}: student for {info.StudentSteps} steps saved to {info.Dir}{extra}");
-                TryPlot(metrics, outPath, cfg.Rounds, divName);
+                if (warning is not null) Console.Error.WriteLine($"distill: warning: {warning}");
             };
             Console.Error.WriteLine($"distill: {modelCfg.ParameterCount:N0} parameters, {cfg.Rounds.Rounds} rounds × {cfg.Rounds.StepsPerRound:N0} steps " +
                 $"(teacher {cfg.Rounds.TeacherSteps} → student {cfg.Rounds.StudentStepsAt(cfg.Rounds.Rounds - 1)} steps), k {cfg.Rounds.K}, " +
@@ -178,34 +150,12 @@ internal static class DistillCommand
             }
             if (!world.IsRoot()) return 0;
             objective.FinishFinalRound(result.FinalStep);
-            TryPlot(metrics, outPath, cfg.Rounds, divName);
-            Console.Error.WriteLine($"distill: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s; rounds in {Path.Combine(outPath, "rounds")}, plot {Path.Combine(outPath, PlotFile)}");
-            if (Directory.Exists(Path.Combine(outPath, "rounds")))
-                foreach (var d in Directory.GetDirectories(Path.Combine(outPath, "rounds")).Order()) Console.WriteLine(d);
+            if (run.TryPlot() is { } plotWarning) Console.Error.WriteLine($"distill: warning: {plotWarning}");
+            Console.Error.WriteLine($"distill: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s; rounds in {run.RoundsDir}, plot {Path.Combine(outPath, DistillationRun.PlotFile)}");
+            foreach (var d in run.RoundFolders()) Console.WriteLine(d);
             return 0;
         }));
         return cmd;
-    }
-
-    private static void TryPlot(MetricsLog metrics, string outPath, SdttSchedule schedule, string divergence)
-    {
-        try
-        {
-            DistillationPlot.Write(metrics, Path.Combine(outPath, PlotFile), schedule, divergence);
-            DistillationPlot.WriteRounds(metrics, Path.Combine(outPath, RoundsPlotFile));
-        }
-        catch (Exception e) when (e is not OperationCanceledException) { Console.Error.WriteLine($"distill: warning: plot not written ({e.Message})"); }
-    }
-
-    private static void CheckVocabulary(TokenDataset train, int vocab)
-    {
-        var buf = new long[train.SeqLen];
-        for (long i = 0; i < Math.Min(train.Count, 256); i++)
-        {
-            train.Read(i, buf);
-            foreach (var t in buf)
-                if (t >= vocab - 1) throw new SdttException($"the data holds token id {t}, which does not fit the teacher's vocabulary {vocab} (the last id is MASK)");
-        }
     }
 
     private static string Line(TrainingProgress p, SdttObjective o) =>
