@@ -48,8 +48,6 @@ internal static class SampleCommand
             if (parse.GetValue(cached)) throw new SdttException("--cached is now the sampler 'ancestral-cached': use --sampler ancestral-cached");
             var samplerName = SamplerOptions.Resolve(parse.GetValue(sampler));
             var prec = SamplerOptions.Precision(parse.GetValue(precision), samplerName, "--precision");
-            if (n < 1) throw new SdttException($"--steps must be ≥ 1 (got {n})");
-            if (b < 1) throw new SdttException($"--num-samples must be ≥ 1 (got {b})");
             if (!(p > 0 && p <= 1)) throw new SdttException($"--top-p must be in (0, 1] (got {p.ToString(CultureInfo.InvariantCulture)})");
             if (!(temp > 0) || double.IsInfinity(temp)) throw new SdttException($"--temperature must be a positive number (got {temp.ToString(CultureInfo.InvariantCulture)})");
             if (fmt is not ("text" or "jsonl")) throw new SdttException($"--format must be text or jsonl (got '{fmt}')");
@@ -59,7 +57,7 @@ internal static class SampleCommand
             if (!Directory.Exists(dir)) throw new SdttException($"--model {dir}: model folder not found");
             var cfg = ModelFolder.ReadDitConfig(dir);
             int len = parse.GetValue(seqLen) ?? cfg.ModelLength;
-            SamplingLimits.Check(n, b, len, cfg);
+            SamplingLimits.Check(n, b, len, cfg); // steps, samples and length, against the model, before it is loaded
 
             long[]? promptTokens = parse.GetValue(prompt) is { } text
                 ? new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray()

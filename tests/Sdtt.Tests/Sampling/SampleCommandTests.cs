@@ -71,7 +71,7 @@ public class SampleCommandTests : IClassFixture<SampleCommandTests.ModelFolderFi
     }
 
     [Theory]
-    [InlineData("--steps 0", "--steps must be ≥ 1")]
+    [InlineData("--steps 0", "--steps must be in 1..100,000 (got 0)")]
     [InlineData("--steps 4 --top-p 1.5", "--top-p must be in (0, 1]")]
     [InlineData("--steps 4 --seq-len 3 --prompt Hello_world_and_more", "too short for the prompt")]
     [InlineData("--steps 4 --sampler ancestral --precision f16", "--precision must be f64 or f32")]
