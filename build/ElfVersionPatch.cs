@@ -13,7 +13,15 @@ namespace Sdtt.Native
         private const ushort VerFlgWeak = 0x2;
 
         /// <summary>Result of <see cref="Apply"/>: Patched, AlreadyWeak or NotNeeded (the version is not referenced).</summary>
-        public enum Outcome { Patched, AlreadyWeak, NotNeeded }
+        public enum Outcome
+        {
+            /// <summary>The need was strong and is now weak.</summary>
+            Patched,
+            /// <summary>The need was already weak; the file is unchanged.</summary>
+            AlreadyWeak,
+            /// <summary>The file does not reference the version; it is unchanged.</summary>
+            NotNeeded,
+        }
 
         /// <summary>Marks every need of <paramref name="version"/> weak. Writes a temp file and renames it over the original.</summary>
         public static Outcome Apply(string path, string version = "GLIBCXX_3.4.32")

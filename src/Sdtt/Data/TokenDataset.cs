@@ -99,6 +99,7 @@ public sealed unsafe class TokenDataset : IDisposable
         });
     }
 
+    /// <summary>Unmaps the file.</summary>
     public void Dispose()
     {
         _view.SafeMemoryMappedViewHandle.ReleasePointer();

@@ -8,6 +8,7 @@ public sealed class LogLinearSchedule
     /// <summary>ε of the schedule (1e-3, hard-coded in the reference).</summary>
     public double Eps { get; }
 
+    /// <summary>A schedule with ε = <paramref name="eps"/>.</summary>
     public LogLinearSchedule(double eps = 1e-3) => Eps = eps;
 
     /// <summary>Total noise σ(t) = −log1p(−(1−ε) t), in t's dtype.</summary>

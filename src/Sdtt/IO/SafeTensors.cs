@@ -138,6 +138,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         return t;
     }
 
+    /// <summary>Unmaps the file.</summary>
     public void Dispose()
     {
         if (_view != null)
