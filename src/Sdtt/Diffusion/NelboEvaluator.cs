@@ -9,9 +9,9 @@ namespace Sdtt.Diffusion;
 /// <param name="BatchSize">Sequences per forward pass.</param>
 /// <param name="MaxBatches">Batches evaluated from the start of the split (0 = all; the last partial batch is included).</param>
 /// <param name="Seed">Seed of t and the masks (fixed, so repeated evaluations are comparable).</param>
-/// <param name="SamplingEps">ε of t = (1 − ε) u + ε (MDLM: 1e-3).</param>
+/// <param name="TimeEps">Floor ε of the time draw t = (1 − ε) u + ε (MDLM: 1e-3).</param>
 /// <param name="TimeSampling">How t is drawn per batch (MDLM: stratified).</param>
-public sealed record NelboOptions(int BatchSize = 16, int MaxBatches = 0, long Seed = 1234, double SamplingEps = 1e-3,
+public sealed record NelboOptions(int BatchSize = 16, int MaxBatches = 0, long Seed = 1234, double TimeEps = 1e-3,
     TimeSampling TimeSampling = TimeSampling.Stratified);
 
 /// <summary>A NELBO evaluation: nll (nats per token, an upper bound of the NLL), ppl = exp(nll), bpd = nll / ln 2.</summary>
@@ -41,7 +41,7 @@ public static class NelboEvaluator
         long tokens = 0, seqs = 0;
         SplitBatches.ForEach(data, o.BatchSize, o.MaxBatches, device, (_, x0) =>
         {
-            var (_, rowSums) = LossTerms(model, x0, o.SamplingEps, o.TimeSampling, gen, schedule);
+            var (_, rowSums) = LossTerms(model, x0, o.TimeEps, o.TimeSampling, gen, schedule);
             sum += rowSums.to(ScalarType.Float64).sum().item<double>();
             tokens += x0.numel();
             seqs += x0.shape[0];

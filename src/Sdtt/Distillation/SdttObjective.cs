@@ -86,7 +86,7 @@ public sealed class SdttObjective : ITrainingObjective
     {
         using var scope = NewDisposeScope();
         int b = (int)x0.shape[0];
-        var t = TimeSampler.Sample(b, Options.SamplingEps, TimeSampling.Lattice, x0.device, generator);
+        var t = TimeSampler.Sample(b, Options.TimeEps, TimeSampling.Lattice, x0.device, generator);
         var xt = ForwardProcess.Mask(x0, _noise.MoveChance(t), _student.MaskIndex, generator);
         using var targets = TeacherTargets.Compute(_teacher, xt, t, Dt, new GeneratorSource(generator), _noise, Options.Targets(Schedule.K));
         var loss = DistillationLoss.Compute(_student, xt, targets, Options.Loss, Options.LossFloat64);

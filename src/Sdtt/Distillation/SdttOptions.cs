@@ -12,11 +12,11 @@ namespace Sdtt.Distillation;
 /// <param name="LossFloat64">Compute the divergence in float64 (the reference's loss_precision "64").</param>
 /// <param name="ResetOptimizerOnGrowth">Fresh optimizer state at every round transition (reference option, off).</param>
 /// <param name="UseEmaOnGrowth">At a transition, copy the EMA into student and teacher and restart the EMA (reference option, off).</param>
-/// <param name="SamplingEps">ε of t = (1 − ε) u + ε (SDTT: 1e-5).</param>
+/// <param name="TimeEps">Floor ε of the training time draw t = (1 − ε) u + ε (SDTT: 1e-5; JSON key <c>sdtt.sampling_eps</c>).</param>
 public sealed record SdttOptions(
     DivergenceKind Loss = DivergenceKind.ReverseKl, TeacherGrid Grid = TeacherGrid.Intended,
     CategoricalPrecision DrawPrecision = CategoricalPrecision.Float32, bool StoreTargetsBf16 = false, bool LossFloat64 = false,
-    bool ResetOptimizerOnGrowth = false, bool UseEmaOnGrowth = false, double SamplingEps = 1e-5)
+    bool ResetOptimizerOnGrowth = false, bool UseEmaOnGrowth = false, double TimeEps = 1e-5)
 {
     /// <summary>The rollout options for a schedule with k sub-steps.</summary>
     public TeacherTargetOptions Targets(int k) => new(k, Grid, DrawPrecision, StoreTargetsBf16);
@@ -31,7 +31,7 @@ public sealed record SdttOptions(
         ["loss_float64"] = LossFloat64,
         ["reset_optimizer_on_growth"] = ResetOptimizerOnGrowth,
         ["use_ema_on_growth"] = UseEmaOnGrowth,
-        ["sampling_eps"] = SamplingEps,
+        ["sampling_eps"] = TimeEps,
     };
 
     /// <summary>Reads what <see cref="ToJson"/> writes; missing keys keep the defaults, unknown keys are an error.</summary>
@@ -60,11 +60,11 @@ public sealed record SdttOptions(
                 "loss_float64" => d with { LossFloat64 = B() },
                 "reset_optimizer_on_growth" => d with { ResetOptimizerOnGrowth = B() },
                 "use_ema_on_growth" => d with { UseEmaOnGrowth = B() },
-                "sampling_eps" => d with { SamplingEps = N() },
+                "sampling_eps" => d with { TimeEps = N() },
                 _ => throw new SdttException($"{source}: unknown key 'sdtt.{k}' (known: {string.Join(", ", new SdttOptions().ToJson().Select(x => x.Key))})"),
             };
         }
-        if (d.SamplingEps is <= 0 or >= 1) throw new SdttException($"{source}: sdtt.sampling_eps must be in (0, 1)");
+        if (d.TimeEps is <= 0 or >= 1) throw new SdttException($"{source}: sdtt.sampling_eps must be in (0, 1)");
         return d;
     }
 }
@@ -76,7 +76,7 @@ public static class SdttScheduleJson
     public static JsonObject ToJson(SdttSchedule s) => new()
     {
         ["teacher_steps"] = s.TeacherSteps, ["k"] = s.K, ["steps_per_round"] = s.StepsPerRound,
-        ["min_student_steps"] = s.MinStudentSteps, ["max_rounds"] = s.MaxRounds, ["sampling_eps"] = s.SamplingEps,
+        ["min_student_steps"] = s.MinStudentSteps, ["max_rounds"] = s.MaxRounds, ["sampling_eps"] = s.GridEps,
     };
 
     /// <summary>A JSON number as a double (whatever its backing type), or null.</summary>
@@ -99,7 +99,7 @@ public static class SdttScheduleJson
                 "steps_per_round" => s with { StepsPerRound = L() },
                 "min_student_steps" => s with { MinStudentSteps = (int)L() },
                 "max_rounds" => s with { MaxRounds = (int)L() },
-                "sampling_eps" => s with { SamplingEps = x },
+                "sampling_eps" => s with { GridEps = x },
                 _ => throw new SdttException($"{source}: unknown key 'rounds.{k}' (known: teacher_steps, k, steps_per_round, min_student_steps, max_rounds, sampling_eps)"),
             };
         }

@@ -10,9 +10,9 @@ namespace Sdtt.Distillation;
 /// <param name="StepsPerRound">Optimizer steps per round (10,000).</param>
 /// <param name="MinStudentSteps">Smallest student step count distilled (8).</param>
 /// <param name="MaxRounds">Most rounds (7).</param>
-/// <param name="SamplingEps">ε of the sampling grid (1e-5).</param>
+/// <param name="GridEps">Floor ε of the sampling time grid, which runs from 1 down to ε, so one teacher step is dt = (1 − ε) / N (1e-5; JSON key <c>rounds.sampling_eps</c>).</param>
 public sealed record SdttSchedule(int TeacherSteps = 1024, int K = 2, long StepsPerRound = 10_000, int MinStudentSteps = 8,
-    int MaxRounds = 7, double SamplingEps = 1e-5)
+    int MaxRounds = 7, double GridEps = 1e-5)
 {
     /// <summary>Checks the values; throws <see cref="SdttException"/> naming the bad one.</summary>
     public SdttSchedule Validate()
@@ -22,7 +22,7 @@ public sealed record SdttSchedule(int TeacherSteps = 1024, int K = 2, long Steps
         if (StepsPerRound < 1) throw new SdttException($"invalid steps per round {StepsPerRound}: must be ≥ 1");
         if (MinStudentSteps < 1) throw new SdttException($"invalid minimum student steps {MinStudentSteps}: must be ≥ 1");
         if (MaxRounds < 1) throw new SdttException($"invalid round count {MaxRounds}: must be ≥ 1");
-        if (!(SamplingEps is > 0 and < 1)) throw new SdttException($"invalid sampling eps {SamplingEps}: must be in (0, 1)");
+        if (!(GridEps is > 0 and < 1)) throw new SdttException($"invalid sampling eps {GridEps}: must be in (0, 1)");
         if (StudentSteps(0) < MinStudentSteps)
             throw new SdttException($"teacher steps {TeacherSteps} / k {K} = {StudentSteps(0)} is below the minimum student step count {MinStudentSteps}");
         return this;
@@ -32,7 +32,7 @@ public sealed record SdttSchedule(int TeacherSteps = 1024, int K = 2, long Steps
     private double Pow(int r) => Math.Pow(K, r);
 
     /// <summary>The teacher's step size in round r: (1 − ε)/N0 · k^r.</summary>
-    public double Dt(int round) => (1 - SamplingEps) / TeacherSteps * Pow(round);
+    public double Dt(int round) => (1 - GridEps) / TeacherSteps * Pow(round);
 
     /// <summary>The teacher's step count in round r: N0 / k^r (rounded down).</summary>
     public int TeacherStepsAt(int round) => (int)Math.Floor(TeacherSteps / Pow(round));

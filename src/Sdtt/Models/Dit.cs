@@ -94,8 +94,4 @@ public sealed class Dit : nn.Module, IDenoiser
         var rows = h.reshape(-1, h.shape[^1]).index_select(0, rowIndex);
         return Subs.MaskedRows(ProjectRows(rows), MaskIndex).MoveToOuterDisposeScope();
     }
-
-    /// <summary>Parameters in reference registration order (used for EMA shadows).</summary>
-    public IReadOnlyList<(string Name, Parameter Param)> OrderedParameters() =>
-        named_parameters().Select(p => (p.name, p.parameter)).ToList();
 }

@@ -9,9 +9,9 @@ using static TorchSharp.torch;
 namespace Sdtt.Training;
 
 /// <summary>Options of MDLM pre-training.</summary>
-/// <param name="SamplingEps">ε of t = (1 − ε) u + ε (MDLM: 1e-3).</param>
+/// <param name="TimeEps">Floor ε of the training time draw t = (1 − ε) u + ε (MDLM: 1e-3; JSON key <c>sampling_eps</c>).</param>
 /// <param name="TimeSampling">How t is drawn per micro-batch (MDLM: stratified / "antithetic").</param>
-public sealed record MdlmOptions(double SamplingEps = 1e-3, TimeSampling TimeSampling = TimeSampling.Stratified);
+public sealed record MdlmOptions([property: System.Text.Json.Serialization.JsonPropertyName("sampling_eps")] double TimeEps = 1e-3, TimeSampling TimeSampling = TimeSampling.Stratified);
 
 /// <summary>MDLM pre-training (reference B): one t per sequence, x_t ~ q(x_t | x0), loss = the SUBS NELBO with weight 1/t
 /// averaged over all tokens, computing the 50k-way output layer only at masked positions. Validation reports the NELBO
@@ -42,7 +42,7 @@ public sealed class MdlmObjective : ITrainingObjective
     public Tensor Loss(Tensor batch, TrainingContext ctx)
     {
         using var scope = NewDisposeScope();
-        var (loss, _) = NelboEvaluator.LossTerms(_model, batch, _options.SamplingEps, _options.TimeSampling, ctx.Generator, _schedule);
+        var (loss, _) = NelboEvaluator.LossTerms(_model, batch, _options.TimeEps, _options.TimeSampling, ctx.Generator, _schedule);
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -52,7 +52,7 @@ public sealed class MdlmObjective : ITrainingObjective
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Validate(TokenDataset valid, TrainingContext ctx) =>
         NelboEvaluator.Evaluate(_model, valid, new NelboOptions(ctx.Options.MicroBatch, ctx.Options.ValBatches, ctx.Options.ValSeed,
-            _options.SamplingEps, _options.TimeSampling), schedule: _schedule).ToMetrics();
+            _options.TimeEps, _options.TimeSampling), schedule: _schedule).ToMetrics();
 
     /// <inheritdoc />
     public void SaveState(string dir) { }
@@ -67,7 +67,7 @@ public sealed class MdlmObjective : ITrainingObjective
             ["objective"] = Name,
             ["step"] = ctx.Step,
             ["weights"] = ema ? "ema" : "raw",
-            ["sampling_eps"] = _options.SamplingEps,
+            ["sampling_eps"] = _options.TimeEps,
         });
 
     /// <inheritdoc />

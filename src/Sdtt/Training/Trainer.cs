@@ -79,7 +79,7 @@ public sealed class Trainer
     private static long StepSeed(long seed, long step) => (seed * 1_000_003L + step * 7919L + 17L) & 0x7FFF_FFFF_FFFFL;
 
     private AdamW NewOptimizer(nn.Module model) =>
-        torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), _opt.Lr, _opt.Beta1, _opt.Beta2, _opt.Eps, _opt.WeightDecay);
+        torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), _opt.Lr, _opt.Beta1, _opt.Beta2, _opt.AdamEps, _opt.WeightDecay);
 
     private void Report(long step, double loss, double lr, double tps, TimeSpan elapsed, TimeSpan? eta, string? message)
     {

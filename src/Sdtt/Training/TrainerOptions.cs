@@ -11,8 +11,9 @@ public sealed record TrainerOptions
     public double Beta1 { get; init; } = 0.9;
     /// <summary>Adam β2.</summary>
     public double Beta2 { get; init; } = 0.999;
-    /// <summary>Adam ε.</summary>
-    public double Eps { get; init; } = 1e-8;
+    /// <summary>Adam ε, added to the denominator of the update (JSON key <c>eps</c>, as in earlier config files).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("eps")]
+    public double AdamEps { get; init; } = 1e-8;
     /// <summary>Decoupled weight decay (0 = Adam).</summary>
     public double WeightDecay { get; init; } = 0;
     /// <summary>Linear warm-up steps: the LR factor of optimizer step n (0-based) is min(1, n / warmup) (step 0 → 0, as
@@ -63,7 +64,7 @@ public sealed record TrainerOptions
         if (!(Lr > 0)) Fail("lr", "must be positive");
         if (Beta1 is < 0 or >= 1) Fail("beta1", "must be in [0, 1)");
         if (Beta2 is < 0 or >= 1) Fail("beta2", "must be in [0, 1)");
-        if (!(Eps > 0)) Fail("eps", "must be positive");
+        if (!(AdamEps > 0)) Fail("eps", "must be positive");
         if (WeightDecay < 0) Fail("weight_decay", "must be ≥ 0");
         if (WarmupSteps < 0) Fail("warmup_steps", "must be ≥ 0");
         if (MaxSteps <= 0) Fail("max_steps", "must be positive");

@@ -92,7 +92,7 @@ public sealed record TrainingConfig(string Objective, DitConfig Model, TrainerOp
             I("length", 1024), D("dropout", 0.1), B("time_conditioning", false), B("adaptive", true)).Validate();
         var trainer = ConfigJson.Section(root, "trainer", source, () => new TrainerOptions()).Validate();
         var mdlm = ConfigJson.Section(root, "mdlm", source, () => new MdlmOptions());
-        if (mdlm.SamplingEps is <= 0 or >= 1) throw new SdttException($"{source}: mdlm.sampling_eps must be in (0, 1)");
+        if (mdlm.TimeEps is <= 0 or >= 1) throw new SdttException($"{source}: mdlm.sampling_eps must be in (0, 1)");
         return new TrainingConfig(objective, model, trainer, mdlm);
     }
 

@@ -34,7 +34,7 @@ public sealed class TrainingContext
         var o = options ?? new TrainerOptions();
         device ??= CPU;
         var ema = new Ema(model, o.EmaDecay);
-        AdamW NewOpt() => torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), o.Lr, o.Beta1, o.Beta2, o.Eps, o.WeightDecay);
+        AdamW NewOpt() => torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), o.Lr, o.Beta1, o.Beta2, o.AdamEps, o.WeightDecay);
         var opt = NewOpt();
         var ctx = new TrainingContext(o, device, new Generator((ulong)seed, device), ema, () => opt, () => { opt.Dispose(); opt = NewOpt(); },
             Path.GetTempPath(), _ => { });

@@ -53,7 +53,7 @@ public class TrainingConfigTests : IDisposable
         }
         var small = TrainingConfig.Preset("small");
         Assert.Equal((3e-4, 2500, 1_000_000L, 512, 0.9999, 1.0), (small.Trainer.Lr, small.Trainer.WarmupSteps, small.Trainer.MaxSteps, small.Trainer.GlobalBatch, small.Trainer.EmaDecay, small.Trainer.GradClip));
-        Assert.Equal((0.9, 0.999, 1e-8, 0.0), (small.Trainer.Beta1, small.Trainer.Beta2, small.Trainer.Eps, small.Trainer.WeightDecay));
+        Assert.Equal((0.9, 0.999, 1e-8, 0.0), (small.Trainer.Beta1, small.Trainer.Beta2, small.Trainer.AdamEps, small.Trainer.WeightDecay));
         Assert.Equal(1024, small.Model.ModelLength);
         Assert.Equal(169_627_218, small.Model.ParameterCount);
         Assert.Throws<SdttException>(() => TrainingConfig.Preset("huge"));
@@ -90,5 +90,21 @@ public class TrainingConfigTests : IDisposable
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
             if (Directory.Exists(Path.Combine(d.FullName, rel))) return Path.Combine(d.FullName, rel);
         throw new DirectoryNotFoundException(rel);
+    }
+
+    [Fact]
+    public void EpsSettingsKeepTheirJsonKeys()
+    {
+        // The C# names say which ε each is (AdamEps, TimeEps, GridEps); config files written before keep loading.
+        var train = TrainingConfig.Preset("tiny").ToJson();
+        Assert.Equal(1e-8, train["trainer"]!["eps"]!.GetValue<double>());
+        Assert.Equal(1e-3, train["mdlm"]!["sampling_eps"]!.GetValue<double>());
+        var distill = Sdtt.Distillation.DistillConfig.Preset("tiny").ToJson();
+        Assert.Equal(1e-5, distill["rounds"]!["sampling_eps"]!.GetValue<double>());
+        Assert.Equal(1e-5, distill["sdtt"]!["sampling_eps"]!.GetValue<double>());
+        var loaded = TrainingConfig.Load("tiny", new[] { "trainer.eps=1e-6", "mdlm.sampling_eps=0.01" });
+        Assert.Equal((1e-6, 0.01), (loaded.Trainer.AdamEps, loaded.Mdlm.TimeEps));
+        var d = Sdtt.Distillation.DistillConfig.Load("tiny", new[] { "rounds.sampling_eps=1e-4", "sdtt.sampling_eps=1e-3" });
+        Assert.Equal((1e-4, 1e-3), (d.Rounds.GridEps, d.Sdtt.TimeEps));
     }
 }
