@@ -100,10 +100,6 @@ public sealed class Trainer
         using var ema = new Ema(model, _opt.EmaDecay);
         _optimizer = NewOptimizer(model);
         var sampler = new BatchSampler(_train.Count, _opt.MicroBatch, (int)(_opt.Seed & int.MaxValue));
-        long step = 0;
-        string? lastGood = null;
-        string? pending = null; // the newest checkpoint, until the next step finds its weights healthy
-        var detector = new DivergenceDetector();
         string dataId = Data.DataFingerprint.Of(_train);
         var dataChanges = new JsonArray();
         var ctx = new TrainingContext(_opt, device, generator, ema, () => _optimizer!, () => { _optimizer?.Dispose(); _optimizer = NewOptimizer(model); },
@@ -113,34 +109,7 @@ public sealed class Trainer
 
         try
         {
-            if (resume && ResumeFrom?.Trim() == "0")
-            {
-                if (IsWriter)
-                {
-                    Checkpoints.Clear();
-                    Metrics.TruncateAfter(0);
-                }
-                Report(0, double.NaN, double.NaN, 0, TimeSpan.Zero, null, "starting afresh from step 0 (earlier checkpoints discarded)");
-            }
-            else if (resume)
-            {
-                lastGood = ResumeFrom is { } from ? Checkpoints.Resolve(from.Trim())
-                    : Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
-                (step, detector) = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx, dataId, dataChanges);
-                Communicator.Barrier(); // every rank has read its checkpoint before rank 0 deletes the later ones
-                if (IsWriter)
-                {
-                    var discarded = Checkpoints.DiscardAfter(step);
-                    if (discarded.Count > 0)
-                        Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"discarded the later checkpoints {string.Join(", ", discarded)}");
-                    Metrics.TruncateAfter(step);
-                }
-                if (Checkpoints.Healthy() != lastGood) pending = lastGood;
-                Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
-            }
-            else if (Checkpoints.Last() is not null)
-                throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
-            else if (IsWriter) Metrics.TruncateAfter(0); // a fresh start owns the folder: no stale lines of an attempt that never checkpointed
+            var (step, detector, lastGood, pending) = Restore(resume, model, ema, sampler, generator, ctx, dataId, dataChanges);
 
             GradientAllReducer.Broadcast(Communicator, model); // every rank starts from rank 0's weights
             long startStep = step;
@@ -163,30 +132,11 @@ public sealed class Trainer
                 double lr = _opt.Lr * _opt.LrFactor(step);
                 foreach (var g in _optimizer!.ParamGroups) g.LearningRate = lr;
                 _optimizer.zero_grad();
-                double lossSum = 0;
-                for (int micro = 0; micro < _opt.Accumulation; micro++)
-                {
-                    var indices = sampler.Next(); // every rank walks the whole global batch and runs its own share
-                    if (!plan.Owns(micro)) continue;
-                    ctx.MicroStep = micro;
-                    SeedMicroBatch(generator, device, step, micro);
-                    using var scope = NewDisposeScope();
-                    var batch = _train.Batch(indices, device);
-                    var loss = _objective.Loss(batch, ctx);
-                    double lv = loss.to(ScalarType.Float64).item<double>();
-                    if (!double.IsFinite(lv))
-                        throw Diverged(step + 1, $"loss is {Describe(lv)} (micro-batch {micro + 1}/{_opt.Accumulation})", _opt.Lr);
-                    (loss / _opt.Accumulation).backward();
-                    lossSum += lv;
-                }
+                double lossSum = AccumulateGradients(step, ctx, sampler, plan, generator, device);
                 reducer.AllReduce();
                 lossSum = Communicator.Sum(lossSum); // the mean over the global batch below
                 GradientsReady?.Invoke(model, ctx);
-                double gradNorm;
-                using (no_grad())
-                    gradNorm = _opt.GradClip > 0
-                        ? nn.utils.clip_grad_norm_(params_, _opt.GradClip)
-                        : nn.utils.clip_grad_norm_(params_, double.PositiveInfinity);
+                double gradNorm = ClipGradients(params_);
                 // Loss and gradient norm were measured on the weights this step starts from (the newest checkpoint's, if
                 // it was the previous step): judge them before they can move the weights.
                 if (detector.Check(lossSum / _opt.Accumulation, gradNorm) is { } why)
@@ -215,27 +165,11 @@ public sealed class Trainer
                 var eta = TimeSpan.FromSeconds(perStep * (_opt.MaxSteps - step));
                 bool last = step == _opt.MaxSteps;
                 if (IsWriter && (step % _opt.LogEvery == 0 || last || step == startStep + 1))
-                {
-                    var values = new List<KeyValuePair<string, double>>
-                    {
-                        new("loss", stepLoss), new("lr", lr), new("grad_norm", gradNorm), new("tokens_per_s", tps),
-                        new("elapsed_s", wall.Elapsed.TotalSeconds), new("ema_decay", ema.DecayAt(ema.NumUpdates)),
-                    };
-                    values.AddRange(extra);
-                    Metrics.Append(step, "train", values);
-                }
+                    LogTrainStep(step, stepLoss, lr, gradNorm, tps, wall.Elapsed, ema, extra);
                 Report(step, stepLoss, lr, tps, wall.Elapsed, eta, null);
 
                 if (IsWriter && _valid is not null && ((_opt.EvalEvery > 0 && step % _opt.EvalEvery == 0) || last))
-                {
-                    var v = Validate(model, ema, ctx);
-                    validations.Add((step, v));
-                    _lastValidation = v;
-                    Metrics.Append(step, "valid", v);
-                    Report(step, stepLoss, lr, tps, wall.Elapsed, eta,
-                        $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
-                    if (Plot) TryPlot();
-                }
+                    validations.Add((step, ValidateAndRecord(step, model, ema, ctx, stepLoss, lr, tps, wall.Elapsed, eta)));
                 if (!IsWriter && ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last))
                     pending = lastGood = Path.Combine(Checkpoints.Dir, CheckpointStore.StepName(step)); // rank 0 writes it
                 else if ((_opt.CheckpointEvery > 0 && step % _opt.CheckpointEvery == 0) || last)
@@ -247,14 +181,7 @@ public sealed class Trainer
             }
 
             ctx.Step = step;
-            string? modelDir = null;
-            if (WriteFinalModel && IsWriter)
-            {
-                modelDir = Path.Combine(RunDir, ModelDirName);
-                using (ema.Apply(model))
-                    AtomicDirectory.Write(modelDir, tmp => _objective.WriteModel(tmp, true, ctx));
-                Report(step, double.NaN, double.NaN, tps, wall.Elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
-            }
+            string? modelDir = WriteFinalModel && IsWriter ? WriteModel(step, model, ema, ctx, tps, wall.Elapsed) : null;
             if (Plot && IsWriter) TryPlot();
             return new TrainingResult(startStep, step, losses, validations, tps, modelDir);
         }
@@ -264,6 +191,118 @@ public sealed class Trainer
             _optimizer = null;
             generator.Dispose();
         }
+    }
+
+    /// <summary>Where a run starts: step 0 of a fresh run (refusing a folder that already holds checkpoints), step 0 of
+    /// a restart (<c>--resume-from 0</c>: earlier checkpoints and metrics discarded) or a checkpoint's step with its
+    /// weights, EMA, optimizer, data position, generators and divergence detector. Returns the step, the detector, the
+    /// checkpoint resumed from and the checkpoint still awaiting its health check.</summary>
+    private (long Step, DivergenceDetector Detector, string? LastGood, string? Pending) Restore(bool resume, nn.Module model, Ema ema,
+        BatchSampler sampler, Generator generator, TrainingContext ctx, string dataId, JsonArray dataChanges)
+    {
+        long step = 0;
+        string? lastGood = null;
+        string? pending = null; // the newest checkpoint, until the next step finds its weights healthy
+        var detector = new DivergenceDetector();
+        if (resume && ResumeFrom?.Trim() == "0")
+        {
+            if (IsWriter)
+            {
+                Checkpoints.Clear();
+                Metrics.TruncateAfter(0);
+            }
+            Report(0, double.NaN, double.NaN, 0, TimeSpan.Zero, null, "starting afresh from step 0 (earlier checkpoints discarded)");
+        }
+        else if (resume)
+        {
+            lastGood = ResumeFrom is { } from ? Checkpoints.Resolve(from.Trim())
+                : Checkpoints.Last() ?? throw new SdttException($"{RunDir}: --resume found no checkpoint (no {Path.Combine(CheckpointsDirName, CheckpointStore.LastFile)})");
+            (step, detector) = LoadCheckpoint(lastGood, model, ema, sampler, generator, ctx, dataId, dataChanges);
+            Communicator.Barrier(); // every rank has read its checkpoint before rank 0 deletes the later ones
+            if (IsWriter)
+            {
+                var discarded = Checkpoints.DiscardAfter(step);
+                if (discarded.Count > 0)
+                    Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"discarded the later checkpoints {string.Join(", ", discarded)}");
+                Metrics.TruncateAfter(step);
+            }
+            if (Checkpoints.Healthy() != lastGood) pending = lastGood;
+            Report(step, double.NaN, double.NaN, 0, TimeSpan.Zero, null, $"resumed from {Path.GetFileName(lastGood)} (step {step})");
+        }
+        else if (Checkpoints.Last() is not null)
+            throw new SdttException($"{RunDir}: already holds a checkpoint; resume it (--resume) or use an empty folder");
+        else if (IsWriter) Metrics.TruncateAfter(0); // a fresh start owns the folder: no stale lines of an attempt that never checkpointed
+        return (step, detector, lastGood, pending);
+    }
+
+    /// <summary>Forward and backward of this rank's share of the step's micro-batches (every rank walks the whole global
+    /// batch so the data order does not depend on the rank count), each seeded from (seed, step, micro-batch) alone.
+    /// Returns the sum of this rank's micro-batch losses.</summary>
+    private double AccumulateGradients(long step, TrainingContext ctx, BatchSampler sampler, DataParallelPlan plan, Generator generator, Device device)
+    {
+        double lossSum = 0;
+        for (int micro = 0; micro < _opt.Accumulation; micro++)
+        {
+            var indices = sampler.Next(); // every rank walks the whole global batch and runs its own share
+            if (!plan.Owns(micro)) continue;
+            ctx.MicroStep = micro;
+            SeedMicroBatch(generator, device, step, micro);
+            using var scope = NewDisposeScope();
+            var batch = _train.Batch(indices, device);
+            var loss = _objective.Loss(batch, ctx);
+            double lv = loss.to(ScalarType.Float64).item<double>();
+            if (!double.IsFinite(lv))
+                throw Diverged(step + 1, $"loss is {Describe(lv)} (micro-batch {micro + 1}/{_opt.Accumulation})", _opt.Lr);
+            (loss / _opt.Accumulation).backward();
+            lossSum += lv;
+        }
+        return lossSum;
+    }
+
+    /// <summary>Appends a "train" record: loss, learning rate, gradient norm, throughput, time, EMA decay and the
+    /// objective's own metrics.</summary>
+    private void LogTrainStep(long step, double stepLoss, double lr, double gradNorm, double tps, TimeSpan elapsed, Ema ema,
+        IEnumerable<KeyValuePair<string, double>> extra)
+    {
+        var values = new List<KeyValuePair<string, double>>
+        {
+            new("loss", stepLoss), new("lr", lr), new("grad_norm", gradNorm), new("tokens_per_s", tps),
+            new("elapsed_s", elapsed.TotalSeconds), new("ema_decay", ema.DecayAt(ema.NumUpdates)),
+        };
+        values.AddRange(extra);
+        Metrics.Append(step, "train", values);
+    }
+
+    /// <summary>Writes the final model folder with the EMA weights, atomically. Returns its path.</summary>
+    private string WriteModel(long step, nn.Module model, Ema ema, TrainingContext ctx, double tps, TimeSpan elapsed)
+    {
+        var modelDir = Path.Combine(RunDir, ModelDirName);
+        using (ema.Apply(model))
+            AtomicDirectory.Write(modelDir, tmp => _objective.WriteModel(tmp, true, ctx));
+        Report(step, double.NaN, double.NaN, tps, elapsed, TimeSpan.Zero, $"final model (EMA weights) written to {modelDir}");
+        return modelDir;
+    }
+
+    /// <summary>The global gradient norm, after clipping it to <see cref="TrainerOptions.GradClip"/> when that is positive.</summary>
+    private double ClipGradients(IList<Parameter> parameters)
+    {
+        using var _ = no_grad();
+        return _opt.GradClip > 0
+            ? nn.utils.clip_grad_norm_(parameters, _opt.GradClip)
+            : nn.utils.clip_grad_norm_(parameters, double.PositiveInfinity);
+    }
+
+    /// <summary>Validation with the EMA weights: recorded as the last validation, appended to the metrics, reported and
+    /// plotted.</summary>
+    private IReadOnlyDictionary<string, double> ValidateAndRecord(long step, nn.Module model, Ema ema, TrainingContext ctx,
+        double stepLoss, double lr, double tps, TimeSpan elapsed, TimeSpan eta)
+    {
+        var v = Validate(model, ema, ctx);
+        _lastValidation = v;
+        Metrics.Append(step, "valid", v);
+        Report(step, stepLoss, lr, tps, elapsed, eta, $"step {step}: validation " + string.Join(", ", v.Select(kv => $"{kv.Key} {kv.Value:G5}")));
+        if (Plot) TryPlot();
+        return v;
     }
 
     // All randomness of global micro-batch g of this step (noise generator, dropout) from (seed, step, g) alone, so that the
