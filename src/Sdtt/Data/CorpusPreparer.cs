@@ -7,68 +7,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sdtt.IO;
 
+using static Sdtt.Data.CorpusReader;
+
 namespace Sdtt.Data;
-
-/// <summary>What <see cref="CorpusPreparer.Prepare"/> reads and writes.</summary>
-/// <param name="InputDir">Folder searched recursively for <c>.txt</c> (one document per file) and <c>.jsonl</c> (one JSON object
-/// per line with a string field <c>text</c>; blank lines are skipped) files.</param>
-/// <param name="OutputDir">Folder that receives manifest.json, train.bin and valid.bin (created if missing).</param>
-/// <param name="SeqLen">Tokens per training sequence L (≥ 3): each holds [BOS] + L−2 corpus tokens + [EOS].</param>
-/// <param name="ValidFraction">Expected fraction of documents in the validation split, in [0, 1); 0 writes no validation split.</param>
-/// <param name="Seed">Seed of the document-level train/validation split.</param>
-public sealed record PrepareOptions(string InputDir, string OutputDir, int SeqLen = 1024, double ValidFraction = 0.05, int Seed = 0)
-{
-    /// <summary>Threads that tokenise documents concurrently (the output does not depend on it).</summary>
-    public int MaxParallelism { get; init; } = Environment.ProcessorCount;
-}
-
-/// <summary>Counts of one written split.</summary>
-/// <param name="Name">"train" or "valid".</param>
-/// <param name="File">File name inside the output folder.</param>
-/// <param name="Documents">Documents assigned to the split.</param>
-/// <param name="DocumentTokens">Their GPT-2 tokens, one EOS per document included.</param>
-/// <param name="Sequences">Framed sequences written.</param>
-/// <param name="Tokens">Tokens written (<c>Sequences × SeqLen</c>, framing included).</param>
-/// <param name="DroppedTokens">Trailing document tokens that did not fill a last chunk.</param>
-/// <param name="Sha256">SHA-256 of the written file (lower-case hex).</param>
-public sealed record PreparedSplit(string Name, string File, long Documents, long DocumentTokens, long Sequences, long Tokens,
-    long DroppedTokens, string Sha256);
-
-/// <summary>One input file as recorded in the manifest.</summary>
-/// <param name="Path">Path relative to the input folder, with '/' separators.</param>
-/// <param name="Bytes">File size.</param>
-/// <param name="Sha256">SHA-256 of the file (lower-case hex).</param>
-/// <param name="Documents">Documents read from it.</param>
-public sealed record PreparedSource(string Path, long Bytes, string Sha256, long Documents);
-
-/// <summary>Result of <see cref="CorpusPreparer.Prepare"/>.</summary>
-/// <param name="OutputDir">The written folder.</param>
-/// <param name="SeqLen">Tokens per sequence.</param>
-/// <param name="Sources">Input files in processing (ordinal path) order.</param>
-/// <param name="Train">The training split.</param>
-/// <param name="Valid">The validation split, or null when <see cref="PrepareOptions.ValidFraction"/> is 0.</param>
-/// <param name="Elapsed">Wall time.</param>
-public sealed record PrepareResult(string OutputDir, int SeqLen, IReadOnlyList<PreparedSource> Sources, PreparedSplit Train,
-    PreparedSplit? Valid, TimeSpan Elapsed)
-{
-    /// <summary>Documents in both splits.</summary>
-    public long Documents => Train.Documents + (Valid?.Documents ?? 0);
-    /// <summary>Document tokens (with EOS) in both splits.</summary>
-    public long DocumentTokens => Train.DocumentTokens + (Valid?.DocumentTokens ?? 0);
-    /// <summary>Bytes of input read.</summary>
-    public long SourceBytes => Sources.Sum(s => s.Bytes);
-    /// <summary>Document tokens per second of wall time.</summary>
-    public double TokensPerSecond => DocumentTokens / Math.Max(Elapsed.TotalSeconds, 1e-9);
-}
-
-/// <summary>Progress of a preparation run.</summary>
-/// <param name="FilesDone">Input files fully processed.</param>
-/// <param name="FilesTotal">Input files found.</param>
-/// <param name="BytesDone">Bytes of the files processed so far.</param>
-/// <param name="BytesTotal">Bytes of all input files.</param>
-/// <param name="Tokens">Document tokens produced so far.</param>
-/// <param name="Elapsed">Time since the start.</param>
-public sealed record PrepareProgress(int FilesDone, int FilesTotal, long BytesDone, long BytesTotal, long Tokens, TimeSpan Elapsed);
 
 /// <summary>Turns a folder of text into the token files read by <see cref="TokenDataset"/>, with the reference's wrapping
 /// (reference B.5): each document → GPT-2 tokens (no special tokens) + [EOS]; the documents of a split are concatenated in a
@@ -83,10 +24,6 @@ public static class CorpusPreparer
     /// <summary>Name of the validation token file.</summary>
     public const string ValidFile = "valid.bin";
     private const string TempSuffix = ".sdtt-tmp";
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    private sealed record SourceFile(int Index, string FullPath, string RelPath, long Bytes, bool Jsonl);
-    private readonly record struct Document(int FileIndex, long Line, string Text);
     private readonly record struct SplitKey(string RelPath, long Line);
 
     /// <summary>Runs the preparation. <paramref name="progress"/> is called on the calling thread, at most every ~100 ms.</summary>
@@ -142,7 +79,7 @@ public static class CorpusPreparer
                 if (withValid) File.Move(validTmp, validPath, overwrite: true);
                 else if (File.Exists(validPath)) File.Delete(validPath);
                 var result = new PrepareResult(outDir, options.SeqLen, pass.Sources, pass.Train, pass.Valid, sw.Elapsed);
-                WriteManifest(manifestPath, Manifest(options, result));
+                PrepareManifest.Write(manifestPath, PrepareManifest.Build(options, result));
                 success = true;
                 return result;
             }
@@ -169,31 +106,6 @@ public static class CorpusPreparer
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes($"sdtt-split\n{seed}\n{relPath}\n{line}"), digest);
         return (BinaryPrimitives.ReadUInt64LittleEndian(digest) >> 11) * (1.0 / (1UL << 53));
-    }
-
-    private static List<SourceFile> FindSources(string inputDir)
-    {
-        if (!Directory.Exists(inputDir)) throw new SdttException($"{inputDir}: input folder not found");
-        var root = Path.GetFullPath(inputDir);
-        var found = new List<(string Full, string Rel)>();
-        try
-        {
-            var opts = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, MatchType = MatchType.Simple };
-            foreach (var f in Directory.EnumerateFiles(root, "*", opts))
-            {
-                var ext = Path.GetExtension(f);
-                if (!ext.Equals(".txt", StringComparison.OrdinalIgnoreCase) && !ext.Equals(".jsonl", StringComparison.OrdinalIgnoreCase)) continue;
-                found.Add((f, Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/')));
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SdttException($"{inputDir}: cannot list the input folder ({e.Message})");
-        }
-        if (found.Count == 0) throw new SdttException($"{inputDir}: no .txt or .jsonl files found (searched recursively)");
-        found.Sort((a, b) => string.CompareOrdinal(a.Rel, b.Rel));
-        return found.Select((f, i) => new SourceFile(i, f.Full, f.Rel, new FileInfo(f.Full).Length,
-            Path.GetExtension(f.Full).Equals(".jsonl", StringComparison.OrdinalIgnoreCase))).ToList();
     }
 
     private sealed record PassResult(PreparedSplit Train, PreparedSplit? Valid, IReadOnlyList<PreparedSource> Sources,
@@ -254,235 +166,8 @@ public static class CorpusPreparer
         return new PassResult(train.Finish(), valid?.Finish(), sources, lowestTrain, highestValid);
     }
 
-    /// <summary>Documents of all files in ordinal path order; fills <paramref name="sources"/> as each file is finished.</summary>
-    private static IEnumerable<Document> ReadDocuments(List<SourceFile> files, PreparedSource[] sources, CancellationToken cancel)
-    {
-        foreach (var f in files)
-        {
-            cancel.ThrowIfCancellationRequested();
-            if (!f.Jsonl)
-            {
-                byte[] bytes;
-                try { bytes = File.ReadAllBytes(f.FullPath); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Unreadable(f, e); }
-                var text = Decode(bytes, f, 0, 0);
-                sources[f.Index] = new PreparedSource(f.RelPath, bytes.LongLength, Convert.ToHexStringLower(SHA256.HashData(bytes)), 1);
-                yield return new Document(f.Index, 0, text);
-                continue;
-            }
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long count = 0, size = 0;
-            foreach (var (lineNo, lineBytes, lineStart) in ReadLines(f, sha, b => size += b))
-            {
-                var line = Decode(lineBytes, f, lineNo, lineStart);
-                if (string.IsNullOrWhiteSpace(line)) continue;
-                count++;
-                yield return new Document(f.Index, lineNo, ParseJsonlText(line, f, lineNo));
-            }
-            sources[f.Index] = new PreparedSource(f.RelPath, size, Convert.ToHexStringLower(sha.GetHashAndReset()), count);
-        }
-    }
-
-    /// <summary>Splits a file into lines on '\n' (a trailing '\r' is removed), hashing every byte read.</summary>
-    private static IEnumerable<(long LineNo, byte[] Bytes, long Offset)> ReadLines(SourceFile f, IncrementalHash sha, Action<int> onRead)
-    {
-        FileStream fs;
-        try { fs = new FileStream(f.FullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Unreadable(f, e); }
-        using (fs)
-        {
-            var buf = new byte[1 << 20];
-            var pending = new MemoryStream();
-            long lineNo = 1, offset = 0, lineStart = 0;
-            while (true)
-            {
-                int n;
-                try { n = fs.Read(buf, 0, buf.Length); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Unreadable(f, e); }
-                if (n == 0) break;
-                sha.AppendData(buf, 0, n);
-                onRead(n);
-                int start = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    if (buf[i] != (byte)'\n') continue;
-                    pending.Write(buf, start, i - start);
-                    yield return (lineNo++, TrimCr(pending), lineStart);
-                    pending.SetLength(0);
-                    start = i + 1;
-                    lineStart = offset + i + 1;
-                }
-                pending.Write(buf, start, n - start);
-                offset += n;
-            }
-            if (pending.Length > 0) yield return (lineNo, TrimCr(pending), lineStart);
-        }
-    }
-
-    private static byte[] TrimCr(MemoryStream ms)
-    {
-        var a = ms.ToArray();
-        return a.Length > 0 && a[^1] == (byte)'\r' ? a[..^1] : a;
-    }
-
-    private static string Decode(byte[] bytes, SourceFile f, long lineNo, long offset)
-    {
-        try
-        {
-            var s = StrictUtf8.GetString(bytes);
-            return (lineNo <= 1 && s.Length > 0 && s[0] == '\uFEFF') ? s[1..] : s; // a leading byte-order mark is not text
-        }
-        catch (DecoderFallbackException e)
-        {
-            long at = offset + Math.Max(e.Index, 0);
-            throw new SdttException(lineNo > 0
-                ? $"{f.FullPath}:{lineNo}: invalid UTF-8 (byte offset {at})"
-                : $"{f.FullPath}: invalid UTF-8 at byte offset {at}");
-        }
-    }
-
-    private static string ParseJsonlText(string line, SourceFile f, long lineNo)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new SdttException($"{f.FullPath}:{lineNo}: expected a JSON object with a \"text\" field, got {doc.RootElement.ValueKind}");
-            if (!doc.RootElement.TryGetProperty("text", out var text))
-                throw new SdttException($"{f.FullPath}:{lineNo}: the JSON object has no \"text\" field");
-            if (text.ValueKind != JsonValueKind.String)
-                throw new SdttException($"{f.FullPath}:{lineNo}: \"text\" is {text.ValueKind}, expected a string");
-            return text.GetString()!;
-        }
-        catch (JsonException e)
-        {
-            throw new SdttException($"{f.FullPath}:{lineNo}: not valid JSON ({e.Message.Split('\n')[0]})");
-        }
-    }
-
-    private static SdttException Unreadable(SourceFile f, Exception e) => new($"{f.FullPath}: cannot read ({e.Message})");
-
     private static void TryDelete(string path)
     {
         try { if (File.Exists(path)) File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-
-    private static void WriteManifest(string path, JsonObject manifest)
-    {
-        var json = manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-        AtomicFile.WriteAllText(path, json + "\n");
-    }
-
-    private static JsonObject Manifest(PrepareOptions o, PrepareResult r)
-    {
-        JsonObject Split(PreparedSplit s) => new()
-        {
-            ["file"] = s.File,
-            ["sequences"] = s.Sequences,
-            ["tokens"] = s.Tokens,
-            ["documents"] = s.Documents,
-            ["document_tokens"] = s.DocumentTokens,
-            ["dropped_tokens"] = s.DroppedTokens,
-            ["bytes"] = s.Tokens * 2,
-            ["sha256"] = s.Sha256,
-        };
-        var splits = new JsonObject { ["train"] = Split(r.Train) };
-        if (r.Valid is not null) splits["valid"] = Split(r.Valid);
-        var sources = new JsonArray();
-        foreach (var s in r.Sources)
-            sources.Add(new JsonObject { ["path"] = s.Path, ["bytes"] = s.Bytes, ["sha256"] = s.Sha256, ["documents"] = s.Documents });
-        return new JsonObject
-        {
-            ["format"] = "sdtt-tokens",
-            ["format_version"] = 1,
-            ["tokenizer"] = "gpt2",
-            ["encoding"] = "r50k_base",
-            ["seq_len"] = o.SeqLen,
-            ["dtype"] = "uint16",
-            ["byte_order"] = "little",
-            ["bos_id"] = Gpt2Tokenizer.Bos,
-            ["eos_id"] = Gpt2Tokenizer.Eos,
-            ["mask_id"] = Gpt2Tokenizer.Mask,
-            ["vocab_size"] = Gpt2Tokenizer.ModelVocabSize,
-            ["wrapping"] = "each document -> GPT-2 tokens (no special tokens) + [EOS]; documents concatenated per split in path/line order; cut into seq_len-2 token chunks, each framed [BOS] chunk [EOS]; trailing remainder dropped",
-            ["split"] = new JsonObject
-            {
-                ["by"] = "document",
-                ["rule"] = "sha256(\"sdtt-split\\n{seed}\\n{relative path}\\n{line}\") < valid_fraction (line 0 for .txt), at least one document per split",
-                ["seed"] = o.Seed,
-                ["valid_fraction"] = o.ValidFraction,
-            },
-            ["documents"] = r.Documents,
-            ["document_tokens"] = r.DocumentTokens,
-            ["dropped_tokens"] = r.Train.DroppedTokens + (r.Valid?.DroppedTokens ?? 0),
-            ["splits"] = splits,
-            ["source_root"] = Path.GetFullPath(o.InputDir),
-            ["source_files"] = r.Sources.Count,
-            ["source_bytes"] = r.SourceBytes,
-            ["sources"] = sources,
-        };
-    }
-
-    /// <summary>Concatenates documents and writes framed chunks of one split to a temp file.</summary>
-    private sealed class SplitWriter : IDisposable
-    {
-        private readonly FileStream _fs;
-        private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        private readonly int _seqLen;
-        private readonly int[] _pending;
-        private readonly byte[] _out;
-        private int _count;
-        private long _documents, _documentTokens, _sequences;
-        private readonly string _name, _file;
-
-        public SplitWriter(string name, string file, string tmpPath, int seqLen)
-        {
-            _name = name;
-            _file = file;
-            _seqLen = seqLen;
-            _pending = new int[seqLen - 2];
-            _out = new byte[2 * seqLen];
-            try { _fs = new FileStream(tmpPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SdttException($"{tmpPath}: cannot write ({e.Message})"); }
-        }
-
-        public void Add(int[] ids)
-        {
-            _documents++;
-            _documentTokens += ids.Length + 1;
-            foreach (var id in ids) Push(id);
-            Push(Gpt2Tokenizer.Eos);
-        }
-
-        private void Push(int id)
-        {
-            _pending[_count++] = id;
-            if (_count < _pending.Length) return;
-            BinaryPrimitives.WriteUInt16LittleEndian(_out, Gpt2Tokenizer.Bos);
-            for (int i = 0; i < _pending.Length; i++)
-            {
-                int t = _pending[i];
-                if ((uint)t > ushort.MaxValue) throw new InvalidOperationException($"token id {t} does not fit uint16");
-                BinaryPrimitives.WriteUInt16LittleEndian(_out.AsSpan(2 * (i + 1)), (ushort)t);
-            }
-            BinaryPrimitives.WriteUInt16LittleEndian(_out.AsSpan(2 * (_seqLen - 1)), Gpt2Tokenizer.Eos);
-            _fs.Write(_out);
-            _sha.AppendData(_out);
-            _sequences++;
-            _count = 0;
-        }
-
-        public PreparedSplit Finish()
-        {
-            _fs.Flush(flushToDisk: true);
-            return new PreparedSplit(_name, _file, _documents, _documentTokens, _sequences, _sequences * _seqLen, _count,
-                Convert.ToHexStringLower(_sha.GetHashAndReset()));
-        }
-
-        public void Dispose()
-        {
-            _fs.Dispose();
-            _sha.Dispose();
-        }
     }
 }
