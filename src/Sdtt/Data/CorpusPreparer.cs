@@ -2,10 +2,6 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Sdtt.IO;
 
 using static Sdtt.Data.CorpusReader;
 

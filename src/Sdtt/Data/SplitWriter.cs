@@ -1,11 +1,5 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Sdtt.IO;
 
 namespace Sdtt.Data;
 
