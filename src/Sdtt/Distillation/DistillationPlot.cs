@@ -11,23 +11,8 @@ public static class DistillationPlot
     /// <summary>Writes the PNG atomically from the run's metrics log.</summary>
     public static void Write(MetricsLog log, string pngPath, SdttSchedule schedule, string divergence)
     {
-        var records = log.Read();
-        var train = MetricsLog.Series(records, "train", "loss");
-        var valid = MetricsLog.Series(records, "valid", "distill_loss");
         var plt = new Plot();
-        if (train.Count > 0)
-        {
-            var s = plt.Add.Scatter(train.Select(p => p.Step).ToArray(), train.Select(p => p.Value).ToArray());
-            s.LegendText = $"train {divergence}";
-            s.MarkerSize = train.Count > 50 ? 0 : 3;
-        }
-        if (valid.Count > 0)
-        {
-            var s = plt.Add.Scatter(valid.Select(p => p.Step).ToArray(), valid.Select(p => p.Value).ToArray());
-            s.LegendText = $"valid {divergence} (EMA)";
-            s.MarkerSize = 6;
-            s.LineWidth = 2;
-        }
+        var (train, valid) = LossCurvePlot.AddLossSeries(plt, log.Read(), "loss", "distill_loss", $"train {divergence}", $"valid {divergence} (EMA)");
         double lastStep = train.Count > 0 ? train[^1].Step : 0;
         for (int r = 1; r < schedule.Rounds && r * schedule.StepsPerRound <= Math.Max(lastStep, 1); r++)
         {
