@@ -38,10 +38,12 @@ internal static class EvalCommand
         var mauvePrefix = new Option<int>("--mauve-prefix") { Description = "MAUVE: 0 = unconditional samples; P > 0 = SDTT protocol (continuations of each reference's first P tokens; SDTT: 50 with --seq-len 100)", DefaultValueFactory = _ => 0 };
         var mauveCont = new Option<int>("--mauve-continuations") { Description = "Continuations per prefix in conditional MAUVE", DefaultValueFactory = _ => 5 };
         var mauveRefs = new Option<int>("--mauve-references") { Description = "Most MAUVE references (0 = automatic)", DefaultValueFactory = _ => 0 };
+        var contextTokens = new Option<int>("--context-tokens") { Description = "LAMBADA / multiple choice: most tokens of [BOS] + context + continuation + 1, the same truncation for AR and diffusion models; give every compared model the same value (0 = the model's own window)", DefaultValueFactory = _ => 0 };
+        var resamples = new Option<int>("--resamples") { Description = "Bootstrap resamples of every 95 % interval (seeded by --seed)", DefaultValueFactory = _ => 2000 };
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples };
         cmd.Subcommands.Add(CompareCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
         cmd.Subcommands.Add(MakeMcCommand());
@@ -99,14 +101,23 @@ internal static class EvalCommand
                 Drop("nelbo", loaded.Diffusion is null || !files.ContainsKey("nelbo"), loaded.Diffusion is null ? "AR model" : "no nelbo= data");
                 if (skipped.Count > 0) Console.Error.WriteLine($"all: skipping {string.Join(", ", skipped)}");
             }
-            var settings = new EvalSettings(metricList, parse.GetValue(numSamples), len, loaded.Diffusion is not null ? parse.GetValue(steps) : null,
-                parse.GetValue(seed), parse.GetValue(batch), proto, new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
-                null, parse.GetValue(mauveSeeds), parse.GetValue(draws), parse.GetValue(limit),
-                files.GetValueOrDefault("lambada"), files.GetValueOrDefault("mc"), files.GetValueOrDefault("nelbo"), parse.GetValue(nelboMax),
-                files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"), parse.GetValue(mauvePrefix), parse.GetValue(mauveCont), parse.GetValue(mauveRefs));
+            if (parse.GetValue(resamples) < 10) throw new SdttException("--resamples must be ≥ 10");
+            if (parse.GetValue(contextTokens) < 0) throw new SdttException("--context-tokens must be ≥ 0");
+            var settings = new EvalSettings
+            {
+                Metrics = metricList, NumSamples = parse.GetValue(numSamples), SeqLen = len,
+                Steps = loaded.Diffusion is not null ? parse.GetValue(steps) : null, Seed = parse.GetValue(seed), BatchSize = parse.GetValue(batch),
+                Protocol = proto, SelfBleu = new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
+                MauveSeeds = parse.GetValue(mauveSeeds), Draws = parse.GetValue(draws), Limit = parse.GetValue(limit),
+                ContextTokens = parse.GetValue(contextTokens),
+                LambadaFile = files.GetValueOrDefault("lambada"), McFile = files.GetValueOrDefault("mc"), NelboData = files.GetValueOrDefault("nelbo"),
+                NelboMaxSequences = parse.GetValue(nelboMax), MauveReference = files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"),
+                MauvePrefix = parse.GetValue(mauvePrefix), MauveContinuations = parse.GetValue(mauveCont), MauveReferences = parse.GetValue(mauveRefs),
+                Resamples = parse.GetValue(resamples),
+            };
             var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
             {
-                ModelPath = modelDir, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
+                ModelPath = modelDir, ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
                 Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
                 PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
                 Log = m => Console.Error.WriteLine(m),
