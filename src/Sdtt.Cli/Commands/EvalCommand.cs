@@ -173,8 +173,15 @@ internal static class EvalCommand
     static Command CompareCommand()
     {
         var reports = new Option<string[]>("--reports") { Description = "Report JSON files written by sdtt eval --out", AllowMultipleArgumentsPerToken = true, Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for comparison.json, comparison.md and genppl_vs_steps.png" };
-        var cmd = new Command("compare", "Lay several eval reports side by side and plot generative perplexity vs steps with entropy") { reports, outDir };
+        var outDir = new Option<string?>("--out") { Description = "Folder for comparison.json, differences.json, comparison.md and genppl_vs_steps.png" };
+        var baseline = new Option<string?>("--baseline") { Description = "Label or model-path part of the baseline report (default: the teacher — a diffusion report named teacher/mdlm — at its most steps)" };
+        var marginPpl = new Option<double>("--margin-genppl") { Description = "Equivalence margin of gen. perplexity, a fraction of the baseline's", DefaultValueFactory = _ => 0.05 };
+        var marginEnt = new Option<double>("--margin-entropy") { Description = "Equivalence margin of entropy, a fraction of the baseline's", DefaultValueFactory = _ => 0.02 };
+        var marginAcc = new Option<double>("--margin-accuracy") { Description = "Equivalence margin of LAMBADA / multiple-choice accuracy (0.02 = 2 points)", DefaultValueFactory = _ => 0.02 };
+        var resamples = new Option<int>("--resamples") { Description = "Bootstrap resamples of each difference interval", DefaultValueFactory = _ => 2000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the difference bootstrap", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("compare", "Lay eval reports side by side, with each report's difference from the teacher at full steps (95 % intervals, match verdicts) and a plot of gen. perplexity vs steps with entropy")
+            { reports, outDir, baseline, marginPpl, marginEnt, marginAcc, resamples, seed };
         cmd.SetGuardedAction(parse =>
         {
             if (parse.GetValue(outDir) is { } od) Sdtt.IO.OutputPath.RequireFolder(od);
@@ -185,12 +192,25 @@ internal static class EvalCommand
             md.AppendLine("| " + string.Join(" | ", EvalComparison.Columns) + " |");
             md.AppendLine("|" + string.Concat(EvalComparison.Columns.Select(_ => "---|")));
             foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", r) + " |");
+            var margins = new EquivalenceMargins(parse.GetValue(marginPpl), parse.GetValue(marginEnt), parse.GetValue(marginAcc));
+            if (margins.GenPplRelative <= 0 || margins.EntropyRelative <= 0 || margins.AccuracyPoints <= 0) throw new SdttException("compare: margins must be > 0");
+            if (parse.GetValue(resamples) < 10) throw new SdttException("--resamples must be ≥ 10");
+            var boot = new BootstrapOptions(parse.GetValue(resamples), parse.GetValue(seed));
+            List<ReportComparison>? diffs = null;
+            if (list.Any(r => r.ModelKind == "diffusion") && list.Count > 1)
+            {
+                var basis = EvalDifferences.Baseline(list, parse.GetValue(baseline));
+                diffs = EvalDifferences.Compare(list, basis, margins, boot);
+                md.AppendLine();
+                md.Append(EvalDifferences.Markdown(diffs, margins, boot));
+            }
             if (CliRunner.Interactive && Console.WindowWidth >= 140)
             {
                 var t = new Table();
                 foreach (var c in EvalComparison.Columns) t.AddColumn(Markup.Escape(c));
                 foreach (var r in rows) t.AddRow(r.Select(Markup.Escape).ToArray());
                 AnsiConsole.Write(t);
+                if (diffs is not null) Console.Write(EvalDifferences.Markdown(diffs, margins, boot));
             }
             else Console.Write(md.ToString()); // a wide table wraps badly in narrow terminals and logs
             var dir = parse.GetValue(outDir);
@@ -202,6 +222,9 @@ internal static class EvalCommand
                 File.Move(mdPath + ".sdtt-tmp", mdPath, true);
                 var json = new JsonArray(list.Select(r => JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(r, EvalReport.JsonOptions))).ToArray());
                 ModelFolder.WriteJsonAtomic(Path.Combine(dir, "comparison.json"), json);
+                if (diffs is not null)
+                    ModelFolder.WriteJsonAtomic(Path.Combine(dir, "differences.json"), JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(
+                        new { margins, intervals = boot, comparisons = diffs }, EvalReport.JsonOptions))!);
                 if (list.Any(r => r.GenPpl is not null))
                 {
                     var png = Path.Combine(dir, "genppl_vs_steps.png");

@@ -72,6 +72,8 @@ public sealed record ItemScores
     public double[]? SampleTokens { get; init; }
     /// <summary>Per-sample unigram entropy (nats).</summary>
     public double[]? SampleEntropy { get; init; }
+    /// <summary>Per-hypothesis self-BLEU scores.</summary>
+    public double[]? SelfBleu { get; init; }
     /// <summary>Per-example LAMBADA word NLL (AR) or NELBO (diffusion), nats.</summary>
     public double[]? LambadaWordNll { get; init; }
     /// <summary>Per-example LAMBADA correctness.</summary>

@@ -141,7 +141,7 @@ public static class EvalRunner
             items = items with { SampleEntropy = per };
         }
         SelfBleuSection? sb = null;
-        if (metrics.Contains("selfbleu")) { sb = SelfBleuOf(samples!, s, boot); Lap("selfbleu"); }
+        if (metrics.Contains("selfbleu")) { (sb, items) = SelfBleuOf(samples!, s, boot, items); Lap("selfbleu"); }
         double[]? distinct = null; Interval[]? distinctCi = null;
         if (metrics.Contains("distinct")) (distinct, distinctCi) = DistinctOf(samples!, boot);
         MauveSection? mauve = null;
@@ -221,12 +221,13 @@ public static class EvalRunner
         return (section, items with { SampleNll = r.SampleNll, SampleTokens = r.SampleTokens });
     }
 
-    static SelfBleuSection SelfBleuOf(SampleSet samples, EvalSettings s, BootstrapOptions boot)
+    static (SelfBleuSection, ItemScores) SelfBleuOf(SampleSet samples, EvalSettings s, BootstrapOptions boot, ItemScores items)
     {
         var o = (s.SelfBleu ?? new SelfBleuOptions()) with { Seed = s.SelfBleu?.Seed ?? s.Seed };
         var r = SelfBleu.Compute(samples.Tokens, o);
-        return new SelfBleuSection(r.Score, r.Hypotheses, r.References, o.MaxOrder, o.Smoothing.ToString().ToLowerInvariant(), o.Seed)
+        var section = new SelfBleuSection(r.Score, r.Hypotheses, r.References, o.MaxOrder, o.Smoothing.ToString().ToLowerInvariant(), o.Seed)
             { ScoreCi = r.HypothesisScores.Length >= 2 ? Bootstrap.Mean(r.HypothesisScores, boot) : null };
+        return (section, items with { SelfBleu = r.HypothesisScores });
     }
 
     static (double[], Interval[]?) DistinctOf(SampleSet samples, BootstrapOptions boot)
