@@ -45,6 +45,7 @@ internal static class EvalCommand
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
         { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples };
         cmd.Subcommands.Add(CompareCommand());
+        cmd.Subcommands.Add(ResultsCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
         cmd.Subcommands.Add(MakeMcCommand());
         cmd.SetGuardedAction(parse =>
@@ -168,6 +169,26 @@ internal static class EvalCommand
         t.Title = new TableTitle(Markup.Escape($"{r.Label} ({r.ModelKind}{(r.Steps is int s ? $", {s} steps" : "")}{(r.NumSamples is int n ? $", {n} samples" : "")})"));
         foreach (var (m, v) in r.Rows()) t.AddRow(Markup.Escape(m), Markup.Escape(v));
         AnsiConsole.Write(t);
+    }
+
+    static Command ResultsCommand()
+    {
+        var run = new Option<string>("--run") { Description = "A pipeline run folder (runs/quality)", Required = true };
+        var outPath = new Option<string>("--out") { Description = "The page to write", DefaultValueFactory = _ => "docs/results.md" };
+        var cmd = new Command("results", "Write docs/results.md from a pipeline run: the table with 95 % intervals, the plot, differences from the teacher and the paper-claim verdicts") { run, outPath };
+        cmd.SetGuardedAction(parse =>
+        {
+            var o = parse.GetValue(outPath)!;
+            Sdtt.IO.OutputPath.RequireFile(o, "--out");
+            var md = ResultsDocument.Build(parse.GetValue(run)!, o);
+            var dir = Path.GetDirectoryName(Path.GetFullPath(o));
+            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+            File.WriteAllText(o + ".sdtt-tmp", md);
+            File.Move(o + ".sdtt-tmp", o, true);
+            Console.Error.WriteLine($"results written to {o}");
+            return 0;
+        });
+        return cmd;
     }
 
     static Command CompareCommand()
