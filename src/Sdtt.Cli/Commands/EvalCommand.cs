@@ -40,10 +40,11 @@ internal static class EvalCommand
         var mauveRefs = new Option<int>("--mauve-references") { Description = "Most MAUVE references (0 = automatic)", DefaultValueFactory = _ => 0 };
         var contextTokens = new Option<int>("--context-tokens") { Description = "LAMBADA / multiple choice: most tokens of [BOS] + context + continuation + 1, the same truncation for AR and diffusion models; give every compared model the same value (0 = the model's own window)", DefaultValueFactory = _ => 0 };
         var resamples = new Option<int>("--resamples") { Description = "Bootstrap resamples of every 95 % interval (seeded by --seed)", DefaultValueFactory = _ => 2000 };
+        var label = new Option<string?>("--label") { Description = "Label of the model in tables and plots (default: folder name@steps)" };
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples, label };
         cmd.Subcommands.Add(CompareCommand());
         cmd.Subcommands.Add(ResultsCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
@@ -118,7 +119,7 @@ internal static class EvalCommand
             };
             var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
             {
-                ModelPath = modelDir, ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
+                ModelPath = modelDir, Label = parse.GetValue(label), ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
                 Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
                 PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
                 Log = m => Console.Error.WriteLine(m),

@@ -153,7 +153,7 @@ internal static class PipelineCommand
             var id = steps is int st ? $"{name}-{st}" : name;
             var report = Path.Combine(eval, $"{id}.json");
             bool diffusion = steps is not null;
-            var args = new List<string> { "eval", "--model", dir, "--judge", arModel, "--num-samples", numSamples.ToString(),
+            var args = new List<string> { "eval", "--model", dir, "--label", steps is int sl ? $"{name}@{sl}" : name, "--judge", arModel, "--num-samples", numSamples.ToString(),
                 "--metrics", !tasks ? "genppl,entropy,selfbleu,distinct" : diffusion ? "genppl,entropy,selfbleu,distinct,mauve,lambada,mc,nelbo" : "genppl,entropy,selfbleu,distinct,mauve,lambada,mc",
                 "--save-samples", Path.Combine(samples, $"{id}.jsonl"), "--out", report, "--device", device };
             if (steps is int s2) args.AddRange(new[] { "--steps", s2.ToString(), "--sampler", sampler });

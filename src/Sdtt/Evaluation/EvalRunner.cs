@@ -65,6 +65,8 @@ public sealed class EvalInputs
 {
     /// <summary>Folder of the evaluated model (for the report).</summary>
     public string ModelPath { get; init; } = "";
+    /// <summary>Label for tables and plots (null: the folder name, plus the step count).</summary>
+    public string? Label { get; init; }
     /// <summary>Context window of the evaluated model in tokens (0: unknown; an AR model's window is its judge length).</summary>
     public int ModelLength { get; init; }
     /// <summary>The evaluated diffusion model.</summary>
@@ -158,7 +160,7 @@ public static class EvalRunner
         {
             Model = inputs.ModelPath,
             ModelKind = inputs.Diffusion is not null ? "diffusion" : "ar",
-            Label = samplesSource == "sampler" && s.Steps is int stp ? $"{name}@{stp}" : name,
+            Label = inputs.Label ?? (samplesSource == "sampler" && s.Steps is int stp ? $"{name}@{stp}" : name),
             Judge = inputs.JudgePath,
             Steps = samplesSource == "sampler" ? s.Steps : null,
             NumSamples = samples?.Tokens.Count,

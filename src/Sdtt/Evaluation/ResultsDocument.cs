@@ -116,9 +116,11 @@ public static class ResultsDocument
         }
 
         var lam = students.Select(s => (s, d: EvalDifferences.Compare(s, teacher, m, o).Differences.FirstOrDefault(x => x.Metric == "LAMBADA accuracy"))).Where(x => x.d is not null).ToList();
+        // A teacher that gets nothing right leaves nothing to keep: every difference would be 0 ± 0.
+        if (teacher.Lambada is { Accuracy: 0 }) lam.Clear();
         list.Add(new("LAMBADA accuracy is kept by distillation", lam.Count == 0 ? "not decidable"
                 : lam.All(x => x.d!.Verdict == "equivalent") ? "reproduced" : lam.Any(x => x.d!.Ci.Upper < -m.AccuracyPoints) ? "not reproduced" : "not decidable",
-            lam.Count == 0 ? "no paired LAMBADA reports" : string.Join("; ", lam.Select(x => $"{x.s.Label}: {F(x.d!.Difference * 100, "F1")} points {Scale(x.d.Ci)!.Format("F1")} (margin ±{F(m.AccuracyPoints * 100, "F0")})"))));
+            lam.Count == 0 ? (teacher.Lambada is { Accuracy: 0 } ? "the teacher's LAMBADA accuracy is 0 %: nothing to keep at this scale" : "no paired LAMBADA reports") : string.Join("; ", lam.Select(x => $"{x.s.Label}: {F(x.d!.Difference * 100, "F1")} points {Scale(x.d.Ci)!.Format("F1")} (margin ±{F(m.AccuracyPoints * 100, "F0")})"))));
 
         list.Add(new("reverse KL beats MSE and TVD on LAMBADA", "not decidable",
             "the quality preset distils with reverse KL only; MSE and TVD runs do not fit its 90-minute budget"));
