@@ -38,7 +38,7 @@ public static class EvalComparison
         reports.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Steps ?? int.MaxValue);
 
     /// <summary>Series key of a report: the model folder.</summary>
-    static string SeriesName(EvalReport r) => EvalReport.ShortName(r.Model);
+    static string SeriesName(EvalReport r) => EvalReport.ShortName(r.Model) is var n && (n == "ema" || n.EndsWith("/ema")) ? "SDTT students (EMA)" : n;
 
     /// <summary>Plots generative perplexity (left axis, solid) and unigram entropy (right axis, dashed) against sampling
     /// steps (log2 axis), one series per model, with 95 % intervals as error bars; reports without steps (AR models, sample
@@ -82,7 +82,8 @@ public static class EvalComparison
             foreach (var r in group.Where(r => r.Steps is null or <= 0))
             {
                 var h = plot.Add.HorizontalLine(r.GenPpl!.Perplexity);
-                h.Color = c; h.LineWidth = 1.5f; h.LegendText = $"{group.Key} (no steps)";
+                h.Color = c; h.LineWidth = 1.5f; h.LegendText = r.Label.Length > 0 ? r.Label : $"{group.Key} (no steps)";
+                if (r.Label.Contains("nucleus", StringComparison.OrdinalIgnoreCase)) h.LinePattern = LinePattern.DenselyDashed;
                 points++;
                 if (r.GenPpl.PerplexityCi is { } ci)
                     foreach (var y in new[] { ci.Lower, ci.Upper })
