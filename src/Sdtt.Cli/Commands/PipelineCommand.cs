@@ -90,6 +90,40 @@ internal static class PipelineCommand
     private static int Run(string input, string outDir, Preset p, string device, bool force, string sampler)
     {
         var total = Stopwatch.StartNew();
+        int? samplesPerModel = null;
+        bool finished = false;
+        try
+        {
+            samplesPerModel = RunStages(input, outDir, p, device, force, sampler);
+            finished = true;
+        }
+        finally { RecordRun(outDir, p, samplesPerModel, total.Elapsed.TotalSeconds, finished); }
+        AnsiConsole.MarkupLine($"[green]pipeline finished[/] in {Durations.Format(total.Elapsed)}; results in [bold]{Markup.Escape(outDir)}[/] " +
+                               $"(eval/comparison.md, eval/genppl_vs_steps.png, samples/*.jsonl, mdlm/loss.png, sdtt/distill.png); " +
+                               $"summarise with: sdtt eval results --run {Markup.Escape(outDir)} --out docs/results.md");
+        return 0;
+    }
+
+    /// <summary>pipeline.json: the preset, the machine, and the wall time summed over every invocation of the run (a resumed
+    /// or failed invocation still counts), so the run's cost is on record.</summary>
+    private static void RecordRun(string outDir, Preset p, int? samplesPerModel, double seconds, bool finished)
+    {
+        if (!Directory.Exists(outDir)) return;
+        var runFile = Path.Combine(outDir, "pipeline.json");
+        double earlier = 0;
+        try { earlier = File.Exists(runFile) ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runFile))?["total_seconds"]?.GetValue<double>() ?? 0 : 0; }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { }
+        File.WriteAllText(runFile + ".sdtt-tmp", System.Text.Json.JsonSerializer.Serialize(new
+        {
+            preset = p, machine = MachineLine(), samples_per_model = samplesPerModel, finished,
+            last_run_seconds = Math.Round(seconds, 1), total_seconds = Math.Round(earlier + seconds, 1),
+        }, EvalReport.JsonOptions));
+        File.Move(runFile + ".sdtt-tmp", runFile, true);
+    }
+
+    /// <summary>Every stage in order; returns the samples per model.</summary>
+    private static int RunStages(string input, string outDir, Preset p, string device, bool force, string sampler)
+    {
         string data = Path.Combine(outDir, "data"), mdlm = Path.Combine(outDir, "mdlm"), ar = Path.Combine(outDir, "ar");
         string arBase = Path.Combine(outDir, "ar-baseline");
         string sdtt = Path.Combine(outDir, "sdtt"), samples = Path.Combine(outDir, "samples"), eval = Path.Combine(outDir, "eval");
@@ -173,21 +207,7 @@ internal static class PipelineCommand
         Stage(stage, $"a prompted sample from the last student ({last.Steps} steps)", null, true, null,
             "sample", "--model", last.Dir, "--steps", last.Steps.ToString(), "--seq-len", p.SeqLen.ToString(),
             "--prompt", "The state of the Union", "--seed", "1", "--device", device, "--sampler", sampler);
-        // Wall time adds up over invocations, so a resumed run still records what the whole run cost.
-        var runFile = Path.Combine(outDir, "pipeline.json");
-        double earlier = 0;
-        try { earlier = File.Exists(runFile) ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runFile))?["total_seconds"]?.GetValue<double>() ?? 0 : 0; }
-        catch (System.Text.Json.JsonException) { }
-        File.WriteAllText(runFile + ".sdtt-tmp", System.Text.Json.JsonSerializer.Serialize(new
-        {
-            preset = p, machine = MachineLine(), samples_per_model = numSamples, last_run_seconds = Math.Round(total.Elapsed.TotalSeconds, 1),
-            total_seconds = Math.Round(earlier + total.Elapsed.TotalSeconds, 1),
-        }, EvalReport.JsonOptions));
-        File.Move(runFile + ".sdtt-tmp", runFile, true);
-        AnsiConsole.MarkupLine($"[green]pipeline finished[/] in {Durations.Format(total.Elapsed)}; results in [bold]{Markup.Escape(outDir)}[/] " +
-                               $"(eval/comparison.md, eval/genppl_vs_steps.png, samples/*.jsonl, mdlm/loss.png, sdtt/distill.png); " +
-                               $"summarise with: sdtt eval results --run {Markup.Escape(outDir)} --out docs/results.md");
-        return 0;
+        return numSamples;
     }
 
     /// <summary>The distillation's round folders (round-R-steps-S/ema), read from disk rather than assumed from k.</summary>
