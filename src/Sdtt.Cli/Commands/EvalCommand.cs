@@ -38,11 +38,15 @@ internal static class EvalCommand
         var mauvePrefix = new Option<int>("--mauve-prefix") { Description = "MAUVE: 0 = unconditional samples; P > 0 = SDTT protocol (continuations of each reference's first P tokens; SDTT: 50 with --seq-len 100)", DefaultValueFactory = _ => 0 };
         var mauveCont = new Option<int>("--mauve-continuations") { Description = "Continuations per prefix in conditional MAUVE", DefaultValueFactory = _ => 5 };
         var mauveRefs = new Option<int>("--mauve-references") { Description = "Most MAUVE references (0 = automatic)", DefaultValueFactory = _ => 0 };
+        var contextTokens = new Option<int>("--context-tokens") { Description = "LAMBADA / multiple choice: most tokens of [BOS] + context + continuation + 1, the same truncation for AR and diffusion models; give every compared model the same value (0 = the model's own window)", DefaultValueFactory = _ => 0 };
+        var resamples = new Option<int>("--resamples") { Description = "Bootstrap resamples of every 95 % interval (seeded by --seed)", DefaultValueFactory = _ => 2000 };
+        var label = new Option<string?>("--label") { Description = "Label of the model in tables and plots (default: folder name@steps)" };
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples, label };
         cmd.Subcommands.Add(CompareCommand());
+        cmd.Subcommands.Add(ResultsCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
         cmd.Subcommands.Add(MakeMcCommand());
         cmd.SetGuardedAction(parse =>
@@ -99,14 +103,23 @@ internal static class EvalCommand
                 Drop("nelbo", loaded.Diffusion is null || !files.ContainsKey("nelbo"), loaded.Diffusion is null ? "AR model" : "no nelbo= data");
                 if (skipped.Count > 0) Console.Error.WriteLine($"all: skipping {string.Join(", ", skipped)}");
             }
-            var settings = new EvalSettings(metricList, parse.GetValue(numSamples), len, loaded.Diffusion is not null ? parse.GetValue(steps) : null,
-                parse.GetValue(seed), parse.GetValue(batch), proto, new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
-                null, parse.GetValue(mauveSeeds), parse.GetValue(draws), parse.GetValue(limit),
-                files.GetValueOrDefault("lambada"), files.GetValueOrDefault("mc"), files.GetValueOrDefault("nelbo"), parse.GetValue(nelboMax),
-                files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"), parse.GetValue(mauvePrefix), parse.GetValue(mauveCont), parse.GetValue(mauveRefs));
+            if (parse.GetValue(resamples) < 10) throw new SdttException("--resamples must be ≥ 10");
+            if (parse.GetValue(contextTokens) < 0) throw new SdttException("--context-tokens must be ≥ 0");
+            var settings = new EvalSettings
+            {
+                Metrics = metricList, NumSamples = parse.GetValue(numSamples), SeqLen = len,
+                Steps = loaded.Diffusion is not null ? parse.GetValue(steps) : null, Seed = parse.GetValue(seed), BatchSize = parse.GetValue(batch),
+                Protocol = proto, SelfBleu = new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
+                MauveSeeds = parse.GetValue(mauveSeeds), Draws = parse.GetValue(draws), Limit = parse.GetValue(limit),
+                ContextTokens = parse.GetValue(contextTokens),
+                LambadaFile = files.GetValueOrDefault("lambada"), McFile = files.GetValueOrDefault("mc"), NelboData = files.GetValueOrDefault("nelbo"),
+                NelboMaxSequences = parse.GetValue(nelboMax), MauveReference = files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"),
+                MauvePrefix = parse.GetValue(mauvePrefix), MauveContinuations = parse.GetValue(mauveCont), MauveReferences = parse.GetValue(mauveRefs),
+                Resamples = parse.GetValue(resamples),
+            };
             var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
             {
-                ModelPath = modelDir, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
+                ModelPath = modelDir, Label = parse.GetValue(label), ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
                 Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
                 PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
                 Log = m => Console.Error.WriteLine(m),
@@ -159,11 +172,38 @@ internal static class EvalCommand
         AnsiConsole.Write(t);
     }
 
+    static Command ResultsCommand()
+    {
+        var run = new Option<string>("--run") { Description = "A pipeline run folder (runs/quality)", Required = true };
+        var outPath = new Option<string>("--out") { Description = "The page to write", DefaultValueFactory = _ => "docs/results.md" };
+        var cmd = new Command("results", "Write docs/results.md from a pipeline run: the table with 95 % intervals, the plot, differences from the teacher and the paper-claim verdicts") { run, outPath };
+        cmd.SetGuardedAction(parse =>
+        {
+            var o = parse.GetValue(outPath)!;
+            Sdtt.IO.OutputPath.RequireFile(o, "--out");
+            var md = ResultsDocument.Build(parse.GetValue(run)!, o);
+            var dir = Path.GetDirectoryName(Path.GetFullPath(o));
+            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+            File.WriteAllText(o + ".sdtt-tmp", md);
+            File.Move(o + ".sdtt-tmp", o, true);
+            Console.Error.WriteLine($"results written to {o}");
+            return 0;
+        });
+        return cmd;
+    }
+
     static Command CompareCommand()
     {
         var reports = new Option<string[]>("--reports") { Description = "Report JSON files written by sdtt eval --out", AllowMultipleArgumentsPerToken = true, Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for comparison.json, comparison.md and genppl_vs_steps.png" };
-        var cmd = new Command("compare", "Lay several eval reports side by side and plot generative perplexity vs steps with entropy") { reports, outDir };
+        var outDir = new Option<string?>("--out") { Description = "Folder for comparison.json, differences.json, comparison.md and genppl_vs_steps.png" };
+        var baseline = new Option<string?>("--baseline") { Description = "Label or model-path part of the baseline report (default: the teacher — a diffusion report named teacher/mdlm — at its most steps)" };
+        var marginPpl = new Option<double>("--margin-genppl") { Description = "Equivalence margin of gen. perplexity, a fraction of the baseline's", DefaultValueFactory = _ => 0.05 };
+        var marginEnt = new Option<double>("--margin-entropy") { Description = "Equivalence margin of entropy, a fraction of the baseline's", DefaultValueFactory = _ => 0.02 };
+        var marginAcc = new Option<double>("--margin-accuracy") { Description = "Equivalence margin of LAMBADA / multiple-choice accuracy (0.02 = 2 points)", DefaultValueFactory = _ => 0.02 };
+        var resamples = new Option<int>("--resamples") { Description = "Bootstrap resamples of each difference interval", DefaultValueFactory = _ => 2000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the difference bootstrap", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("compare", "Lay eval reports side by side, with each report's difference from the teacher at full steps (95 % intervals, match verdicts) and a plot of gen. perplexity vs steps with entropy")
+            { reports, outDir, baseline, marginPpl, marginEnt, marginAcc, resamples, seed };
         cmd.SetGuardedAction(parse =>
         {
             if (parse.GetValue(outDir) is { } od) Sdtt.IO.OutputPath.RequireFolder(od);
@@ -174,12 +214,25 @@ internal static class EvalCommand
             md.AppendLine("| " + string.Join(" | ", EvalComparison.Columns) + " |");
             md.AppendLine("|" + string.Concat(EvalComparison.Columns.Select(_ => "---|")));
             foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", r) + " |");
+            var margins = new EquivalenceMargins(parse.GetValue(marginPpl), parse.GetValue(marginEnt), parse.GetValue(marginAcc));
+            if (margins.GenPplRelative <= 0 || margins.EntropyRelative <= 0 || margins.AccuracyPoints <= 0) throw new SdttException("compare: margins must be > 0");
+            if (parse.GetValue(resamples) < 10) throw new SdttException("--resamples must be ≥ 10");
+            var boot = new BootstrapOptions(parse.GetValue(resamples), parse.GetValue(seed));
+            List<ReportComparison>? diffs = null;
+            if (list.Any(r => r.ModelKind == "diffusion") && list.Count > 1)
+            {
+                var basis = EvalDifferences.Baseline(list, parse.GetValue(baseline));
+                diffs = EvalDifferences.Compare(list, basis, margins, boot);
+                md.AppendLine();
+                md.Append(EvalDifferences.Markdown(diffs, margins, boot));
+            }
             if (CliRunner.Interactive && Console.WindowWidth >= 140)
             {
                 var t = new Table();
                 foreach (var c in EvalComparison.Columns) t.AddColumn(Markup.Escape(c));
                 foreach (var r in rows) t.AddRow(r.Select(Markup.Escape).ToArray());
                 AnsiConsole.Write(t);
+                if (diffs is not null) Console.Write(EvalDifferences.Markdown(diffs, margins, boot));
             }
             else Console.Write(md.ToString()); // a wide table wraps badly in narrow terminals and logs
             var dir = parse.GetValue(outDir);
@@ -191,6 +244,9 @@ internal static class EvalCommand
                 File.Move(mdPath + ".sdtt-tmp", mdPath, true);
                 var json = new JsonArray(list.Select(r => JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(r, EvalReport.JsonOptions))).ToArray());
                 ModelFolder.WriteJsonAtomic(Path.Combine(dir, "comparison.json"), json);
+                if (diffs is not null)
+                    ModelFolder.WriteJsonAtomic(Path.Combine(dir, "differences.json"), JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(
+                        new { margins, intervals = boot, comparisons = diffs }, EvalReport.JsonOptions))!);
                 if (list.Any(r => r.GenPpl is not null))
                 {
                     var png = Path.Combine(dir, "genppl_vs_steps.png");

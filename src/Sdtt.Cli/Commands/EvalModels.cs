@@ -22,13 +22,13 @@ internal static class EvalModels
             var gpt = GptModelFolder.Load(dir, device);
             var judge = new GptJudge(gpt);
             return new LoadedModel(null, judge, gpt.Config.NPositions,
-                (n, l, _, seed, batch, p) => Samplers.Autoregressive(gpt, n, l, seed, batch, topP, p),
-                (prompt, n, l, _, seed, batch) => Samplers.Autoregressive(gpt, n, l, seed, batch, topP, null, prompt));
+                (n, l, _, seed, batch, p) => SampleGenerator.Autoregressive(gpt, n, l, seed, batch, topP, p),
+                (prompt, n, l, _, seed, batch) => SampleGenerator.Autoregressive(gpt, n, l, seed, batch, topP, null, prompt));
         }
         var dit = ModelFolder.LoadDit(dir, device);
         return new LoadedModel(dit, null, dit.Config.ModelLength,
-            (n, l, steps, seed, batch, p) => Samplers.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, p),
-            (prompt, n, l, steps, seed, batch) => Samplers.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, null, prompt));
+            (n, l, steps, seed, batch, p) => SampleGenerator.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, p),
+            (prompt, n, l, steps, seed, batch) => SampleGenerator.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, null, prompt));
     }
 
     public static IJudge LoadJudge(string dir, Device device)

@@ -1,16 +1,13 @@
 using Sdtt.Distillation;
 using Sdtt.IO;
 using Sdtt.Models;
-using Sdtt.Sampling;
-using TorchSharp;
+using Sdtt.Evaluation;
 using static TorchSharp.torch;
 
 namespace Sdtt.Cli.Commands;
 
-/// <summary>The per-round quick evaluation of <c>sdtt distill --judge</c>: a few unconditional samples from the new EMA
-/// student at its own step count (ancestral sampler), scored by an autoregressive judge with the SDTT protocol (per-sample
-/// mean next-token NLL, generative perplexity = exp of the mean over samples; reference F.1), plus the mean per-sample
-/// unigram entropy of the tokens (nats).</summary>
+/// <summary>The per-round quick evaluation of <c>sdtt distill --judge</c>: checks the judge folder once, then runs
+/// <see cref="RoundEvaluator"/> on each finished round's EMA student.</summary>
 internal static class RoundJudge
 {
     public static Func<FinishedRound, IReadOnlyList<KeyValuePair<string, double>>> Create(string judgeDir, int samples, int seqLen, Device device, long seed)
@@ -24,36 +21,9 @@ internal static class RoundJudge
         if (judgeCfg.NPositions < seqLen) throw new SdttException($"{judgeDir}: the judge handles {judgeCfg.NPositions} positions, the samples have {seqLen}");
         return info =>
         {
-            using var judge = GptModelFolder.Load(judgeDir, device);
+            using var judge = new GptJudge(GptModelFolder.Load(judgeDir, device));
             using var student = ModelFolder.LoadDit(info.EmaDir, device);
-            if (student.MaskIndex > judgeCfg.VocabSize)
-                throw new SdttException($"{judgeDir}: the judge's vocabulary ({judgeCfg.VocabSize}) does not cover the student's tokens ({student.MaskIndex})");
-            var result = SamplerRegistry.Get(SamplerRegistry.Default).Sample(student, new SamplingOptions
-            {
-                Steps = info.StudentSteps, NumSamples = samples, SeqLen = seqLen, Seed = seed + 1000L * info.Round,
-            });
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            var tokens = result.ToTensor().to(device);
-            var lp = judge.TokenLogProbs(tokens).to(ScalarType.Float64);
-            double meanNll = (-lp.mean(new long[] { 1 })).mean().item<double>();
-            double entropy = result.Tokens.Average(Entropy);
-            return new List<KeyValuePair<string, double>>
-            {
-                new("gen_ppl", Math.Exp(meanNll)), new("entropy", entropy), new("eval_samples", samples),
-                new("sampling_s", result.Elapsed.TotalSeconds),
-            };
+            return RoundEvaluator.Evaluate(student, judge, info.StudentSteps, samples, seqLen, seed + 1000L * info.Round);
         };
-    }
-
-    private static double Entropy(long[] tokens)
-    {
-        double n = tokens.Length, h = 0;
-        foreach (var g in tokens.GroupBy(t => t))
-        {
-            double p = g.Count() / n;
-            h -= p * Math.Log(p);
-        }
-        return h;
     }
 }

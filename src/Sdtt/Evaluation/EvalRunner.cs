@@ -5,36 +5,59 @@ using static TorchSharp.torch;
 
 namespace Sdtt.Evaluation;
 
-/// <summary>What <see cref="EvalRunner"/> computes and how.</summary>
-/// <param name="Metrics">Subset of <see cref="EvalRunner.AllMetrics"/>.</param>
-/// <param name="NumSamples">Samples to generate (when no samples file is given).</param>
-/// <param name="SeqLen">Sample length (tokens) and MAUVE truncation.</param>
-/// <param name="Steps">Sampling steps (recorded in the report).</param>
-/// <param name="Seed">Seed of sampling and all stochastic estimates.</param>
-/// <param name="BatchSize">Judge batch size.</param>
-/// <param name="Protocol">Generative-perplexity protocol.</param>
-/// <param name="SelfBleu">Self-BLEU options.</param>
-/// <param name="Mauve">MAUVE options.</param>
-/// <param name="MauveSeeds">Number of MAUVE seeds (1..n as in SDTT).</param>
-/// <param name="Draws">Monte-Carlo draws for diffusion LAMBADA perplexity and multiple choice.</param>
-/// <param name="Limit">Evaluate at most this many LAMBADA examples / MC items (≤ 0: all).</param>
-/// <param name="LambadaFile">LAMBADA JSONL.</param>
-/// <param name="McFile">Multiple-choice JSONL.</param>
-/// <param name="NelboData">Prepared token folder (valid split) for nelbo.</param>
-/// <param name="NelboMaxSequences">Cap on validation sequences (≤ 0: all), rounded up to whole batches. The estimator is
-/// the trainer's <see cref="NelboEvaluator"/> (MDLM: stratified t, ε = 1e−3, one t per sequence) with seed <see cref="Seed"/>.</param>
-/// <param name="MauveReference">Reference texts for MAUVE (JSONL text/tokens, or a prepared token folder).</param>
-/// <param name="MauvePrefix">0: MAUVE compares the unconditional samples with the references. P &gt; 0: the SDTT protocol —
-/// for each reference of at least SeqLen tokens, <paramref name="MauveContinuations"/> samples are generated with its first P
-/// tokens fixed (SDTT: P = 50, SeqLen = 100, 5 continuations, 1,024 references).</param>
-/// <param name="MauveContinuations">Continuations per prefix in the conditional protocol.</param>
-/// <param name="MauveReferences">Most references used (≤ 0: NumSamples, or NumSamples / continuations when conditional).</param>
-public sealed record EvalSettings(
-    IReadOnlyCollection<string> Metrics, int NumSamples = 64, int SeqLen = 128, int? Steps = null, int Seed = 0, int BatchSize = 8,
-    GenPplProtocol Protocol = GenPplProtocol.Sdtt, SelfBleuOptions? SelfBleu = null, MauveOptions? Mauve = null, int MauveSeeds = 5,
-    int Draws = ContinuationNelbo.DefaultDraws, int Limit = 0, string? LambadaFile = null, string? McFile = null,
-    string? NelboData = null, int NelboMaxSequences = 0, string? MauveReference = null,
-    int MauvePrefix = 0, int MauveContinuations = 5, int MauveReferences = 0);
+/// <summary>What <see cref="EvalRunner"/> computes and how (set the properties that differ from the defaults).</summary>
+public sealed record EvalSettings
+{
+    /// <summary>Subset of <see cref="EvalRunner.AllMetrics"/>.</summary>
+    public required IReadOnlyCollection<string> Metrics { get; init; }
+    /// <summary>Samples to generate (when no samples file is given).</summary>
+    public int NumSamples { get; init; } = 64;
+    /// <summary>Sample length (tokens) and MAUVE truncation.</summary>
+    public int SeqLen { get; init; } = 128;
+    /// <summary>Sampling steps (recorded in the report).</summary>
+    public int? Steps { get; init; }
+    /// <summary>Seed of sampling and all stochastic estimates.</summary>
+    public int Seed { get; init; }
+    /// <summary>Judge batch size.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Generative-perplexity protocol.</summary>
+    public GenPplProtocol Protocol { get; init; } = GenPplProtocol.Sdtt;
+    /// <summary>Self-BLEU options.</summary>
+    public SelfBleuOptions? SelfBleu { get; init; }
+    /// <summary>MAUVE options.</summary>
+    public MauveOptions? Mauve { get; init; }
+    /// <summary>Number of MAUVE seeds (1..n as in SDTT).</summary>
+    public int MauveSeeds { get; init; } = 5;
+    /// <summary>Monte-Carlo draws for diffusion LAMBADA perplexity and multiple choice.</summary>
+    public int Draws { get; init; } = ContinuationNelbo.DefaultDraws;
+    /// <summary>Evaluate at most this many LAMBADA examples / MC items (≤ 0: all).</summary>
+    public int Limit { get; init; }
+    /// <summary>Most tokens of [BOS] + context + continuation + 1 in LAMBADA and multiple choice, the same for AR and diffusion
+    /// models (≤ 0: the evaluated model's own window, <see cref="EvalInputs.ModelLength"/>). Give every model of a comparison
+    /// the same value: the longest all of them support.</summary>
+    public int ContextTokens { get; init; }
+    /// <summary>LAMBADA JSONL.</summary>
+    public string? LambadaFile { get; init; }
+    /// <summary>Multiple-choice JSONL.</summary>
+    public string? McFile { get; init; }
+    /// <summary>Prepared token folder (valid split) for nelbo.</summary>
+    public string? NelboData { get; init; }
+    /// <summary>Cap on validation sequences (≤ 0: all), rounded up to whole batches. The estimator is the trainer's
+    /// <see cref="NelboEvaluator"/> (MDLM: stratified t, ε = 1e−3, one t per sequence) with seed <see cref="Seed"/>.</summary>
+    public int NelboMaxSequences { get; init; }
+    /// <summary>Reference texts for MAUVE (JSONL text/tokens, or a prepared token folder).</summary>
+    public string? MauveReference { get; init; }
+    /// <summary>0: MAUVE compares the unconditional samples with the references. P &gt; 0: the SDTT protocol — for each
+    /// reference of at least SeqLen tokens, <see cref="MauveContinuations"/> samples are generated with its first P tokens
+    /// fixed (SDTT: P = 50, SeqLen = 100, 5 continuations, 1,024 references).</summary>
+    public int MauvePrefix { get; init; }
+    /// <summary>Continuations per prefix in the conditional protocol.</summary>
+    public int MauveContinuations { get; init; } = 5;
+    /// <summary>Most references used (≤ 0: NumSamples, or NumSamples / continuations when conditional).</summary>
+    public int MauveReferences { get; init; }
+    /// <summary>Bootstrap resamples of every 95 % interval (seeded with <see cref="Seed"/>).</summary>
+    public int Resamples { get; init; } = 2000;
+}
 
 /// <summary>The models and samples an evaluation works on. Exactly one of <see cref="Diffusion"/> / <see cref="Ar"/> is the
 /// evaluated model.</summary>
@@ -42,6 +65,10 @@ public sealed class EvalInputs
 {
     /// <summary>Folder of the evaluated model (for the report).</summary>
     public string ModelPath { get; init; } = "";
+    /// <summary>Label for tables and plots (null: the folder name, plus the step count).</summary>
+    public string? Label { get; init; }
+    /// <summary>Context window of the evaluated model in tokens (0: unknown; an AR model's window is its judge length).</summary>
+    public int ModelLength { get; init; }
     /// <summary>The evaluated diffusion model.</summary>
     public IDenoiser? Diffusion { get; init; }
     /// <summary>The evaluated AR model.</summary>
@@ -85,135 +112,55 @@ public static class EvalRunner
         return items.Distinct().ToList();
     }
 
+    /// <summary>How every interval of a report is computed (recorded in <see cref="EvalReport.Intervals"/>).</summary>
+    public const string IntervalMethod = "percentile bootstrap over samples (gen. perplexity, entropy), over self-BLEU hypotheses " +
+        "(each scored once against the whole set), over examples/items (LAMBADA, multiple choice) and validation sequences (NELBO); " +
+        "distinct-n by half-sampling without replacement; MAUVE: range over seeds";
+
     /// <summary>Computes every requested metric.</summary>
     public static EvalReport Run(EvalInputs inputs, EvalSettings s)
     {
-        if ((inputs.Diffusion is null) == (inputs.Ar is null)) throw new SdttException("evaluation needs exactly one model (diffusion or AR)");
-        using var noGrad = no_grad();
         var metrics = s.Metrics.ToHashSet();
+        Validate(inputs, s, metrics);
+        using var noGrad = no_grad();
+        var boot = new BootstrapOptions(s.Resamples, s.Seed);
         var seconds = new Dictionary<string, double>();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         Action<int>? P(string label, long total) => inputs.Progress?.Invoke(label, total);
         void Lap(string name) { seconds[name] = Math.Round(sw.Elapsed.TotalSeconds, 3); sw.Restart(); }
 
-        bool needSamples = metrics.Overlaps(new[] { "genppl", "entropy", "selfbleu", "distinct" }) || (metrics.Contains("mauve") && s.MauvePrefix <= 0);
-        bool needJudge = metrics.Contains("genppl") || metrics.Contains("mauve");
-        if (needJudge && inputs.Judge is null) throw new SdttException("genppl and mauve need a judge (--judge DIR)");
-        if (metrics.Contains("lambada") && s.LambadaFile is null) throw new SdttException("lambada needs a LAMBADA JSONL file (--data lambada=FILE)");
-        if (metrics.Contains("mc") && s.McFile is null) throw new SdttException("mc needs a multiple-choice JSONL file (--data mc=FILE)");
-        if (metrics.Contains("nelbo") && (s.NelboData is null || inputs.Diffusion is null))
-            throw new SdttException(inputs.Diffusion is null ? "nelbo applies to diffusion models only" : "nelbo needs a prepared token folder (--data nelbo=DIR)");
-        if (metrics.Contains("mauve") && s.MauveReference is null) throw new SdttException("mauve needs reference texts (--data mauve=FILE|DIR)");
-
-        SampleSet? samples = null;
-        string? samplesSource = null;
-        if (needSamples)
-        {
-            if (inputs.Samples is not null) { samples = inputs.Samples; samplesSource = inputs.SamplesPath ?? "given"; }
-            else if (inputs.Sampler is not null)
-            {
-                inputs.Log?.Invoke($"sampling {s.NumSamples} × {s.SeqLen} tokens{(s.Steps is int st ? $" with {st} steps" : "")}");
-                samples = SampleSet.FromIds(inputs.Sampler(s.NumSamples, s.SeqLen, s.Seed, P("sampling", s.NumSamples)));
-                samplesSource = "sampler";
-                Lap("sampling");
-            }
-            else throw new SdttException("sample metrics need samples: give --samples FILE or a model with a sampler");
-        }
-
+        var (samples, samplesSource) = Samples(inputs, s, metrics, P);
+        if (samplesSource == "sampler") Lap("sampling");
+        var items = new ItemScores();
         GenPplSection? genppl = null;
-        if (metrics.Contains("genppl"))
+        if (metrics.Contains("genppl")) { (genppl, items) = GenPpl(inputs, s, samples!, boot, items, P); Lap("genppl"); }
+        double? entropy = null; Interval? entropyCi = null;
+        if (metrics.Contains("entropy") || metrics.Contains("genppl"))
         {
-            var j = inputs.Judge!;
-            var r = s.Protocol == GenPplProtocol.Sdtt
-                ? GenerativePerplexity.Sdtt(j, samples!.Tokens, s.BatchSize, P("gen. perplexity", samples.Tokens.Count))
-                : GenerativePerplexity.Mdlm(j, samples!.Texts, s.BatchSize, P("gen. perplexity", samples.Texts.Count));
-            genppl = new GenPplSection(r.Protocol, r.Perplexity, r.MeanNll, r.Samples, r.Tokens, inputs.JudgePath ?? "");
-            Lap("genppl");
+            var per = samples!.Tokens.Select(t => SampleEntropy.Of(t)).ToArray();
+            entropy = per.Average();
+            entropyCi = per.Length >= 2 ? Bootstrap.Mean(per, boot) : null;
+            items = items with { SampleEntropy = per };
         }
-        double? entropy = metrics.Contains("entropy") || metrics.Contains("genppl") ? SampleEntropy.Mean(samples!.Tokens) : null;
         SelfBleuSection? sb = null;
-        if (metrics.Contains("selfbleu"))
-        {
-            var o = (s.SelfBleu ?? new SelfBleuOptions()) with { Seed = s.SelfBleu?.Seed ?? s.Seed };
-            var r = SelfBleu.Compute(samples!.Tokens, o);
-            sb = new SelfBleuSection(r.Score, r.Hypotheses, r.References, o.MaxOrder, o.Smoothing.ToString().ToLowerInvariant(), o.Seed);
-            Lap("selfbleu");
-        }
-        double[]? distinct = metrics.Contains("distinct") ? DistinctN.All(samples!.Tokens) : null;
-
+        if (metrics.Contains("selfbleu")) { (sb, items) = SelfBleuOf(samples!, s, boot, items); Lap("selfbleu"); }
+        double[]? distinct = null; Interval[]? distinctCi = null;
+        if (metrics.Contains("distinct")) (distinct, distinctCi) = DistinctOf(samples!, boot);
         MauveSection? mauve = null;
-        if (metrics.Contains("mauve"))
-        {
-            bool conditional = s.MauvePrefix > 0;
-            if (conditional && (s.MauvePrefix >= s.SeqLen || inputs.PromptSampler is null))
-                throw new SdttException(inputs.PromptSampler is null ? "conditional MAUVE needs a model with a sampler" : "--mauve-prefix must be shorter than --seq-len");
-            int cap = s.MauveReferences > 0 ? s.MauveReferences : conditional ? Math.Max(2, s.NumSamples / Math.Max(1, s.MauveContinuations)) : s.NumSamples;
-            var reference = LoadReference(s.MauveReference!, s.SeqLen, cap, minLength: conditional ? s.SeqLen : 1);
-            if (reference.Count > cap) reference = reference.Take(cap).ToList();
-            var judge = inputs.Judge!;
-            List<int[]> model;
-            if (conditional)
-            {
-                model = new List<int[]>();
-                var tick = P("MAUVE conditional sampling", reference.Count);
-                for (int i = 0; i < reference.Count; i++)
-                {
-                    model.AddRange(inputs.PromptSampler!(reference[i][..s.MauvePrefix], s.MauveContinuations, s.SeqLen, s.Seed + 200 + i));
-                    tick?.Invoke(1);
-                }
-            }
-            else model = samples!.Tokens;
-            using var pf = FeatureExtractor.Extract(judge, reference, s.SeqLen, s.BatchSize, P("MAUVE features (reference)", reference.Count));
-            using var qf = FeatureExtractor.Extract(judge, model, s.SeqLen, s.BatchSize, P("MAUVE features (model)", model.Count));
-            var o = s.Mauve ?? new MauveOptions();
-            var seeds = Enumerable.Range(1, Math.Max(1, s.MauveSeeds)).ToArray();
-            var r = Mauve.ComputeSeeds(pf, qf, seeds, o);
-            mauve = new MauveSection(r.Mean, r.Std, r.Scores, r.Seeds, r.Buckets, r.PcaComponents, reference.Count, model.Count, o.ScalingFactor, s.MauveReference!,
-                s.MauvePrefix, conditional ? s.MauveContinuations : 0);
-            Lap("mauve");
-        }
-
+        if (metrics.Contains("mauve")) { mauve = MauveOf(inputs, s, samples, P); Lap("mauve"); }
         LambadaSection? lambada = null;
-        if (metrics.Contains("lambada"))
-        {
-            var ex = Lambada.Load(s.LambadaFile!, s.Limit);
-            var o = new LambadaOptions(s.Draws, s.Seed, s.BatchSize);
-            var r = inputs.Diffusion is not null
-                ? Lambada.EvaluateDiffusion(inputs.Diffusion, ex, o, inputs.Tokenizer, P("LAMBADA", ex.Count))
-                : Lambada.EvaluateAr(inputs.Ar!, ex, o, inputs.Tokenizer, P("LAMBADA", ex.Count));
-            lambada = new LambadaSection(r.Kind, r.Accuracy, r.Perplexity, r.MeanWordNll, r.Examples, r.Draws, s.LambadaFile!);
-            Lap("lambada");
-        }
+        if (metrics.Contains("lambada")) { (lambada, items) = LambadaOf(inputs, s, boot, items, P); Lap("lambada"); }
         MultipleChoiceSection? mc = null;
-        if (metrics.Contains("mc"))
-        {
-            var items = MultipleChoice.Load(s.McFile!, s.Limit);
-            var o = new MultipleChoiceOptions(s.Draws, s.Seed, s.BatchSize);
-            var r = inputs.Diffusion is not null
-                ? MultipleChoice.EvaluateDiffusion(inputs.Diffusion, items, o, inputs.Tokenizer, P("multiple choice", items.Count))
-                : MultipleChoice.EvaluateAr(inputs.Ar!, items, o, inputs.Tokenizer, P("multiple choice", items.Count));
-            mc = new MultipleChoiceSection(r.Kind, r.Accuracy, r.AccuracyNorm, r.Items, r.Draws, s.McFile!);
-            Lap("mc");
-        }
+        if (metrics.Contains("mc")) { (mc, items) = MultipleChoiceOf(inputs, s, boot, items, P); Lap("mc"); }
         NelboSection? nelbo = null;
-        if (metrics.Contains("nelbo"))
-        {
-            using var data = TokenDataset.Open(s.NelboData!, "valid");
-            long n = s.NelboMaxSequences > 0 ? Math.Min(s.NelboMaxSequences, data.Count) : data.Count;
-            int maxBatches = (int)((n + s.BatchSize - 1) / s.BatchSize);
-            var o = new NelboOptions(BatchSize: s.BatchSize, MaxBatches: maxBatches, Seed: s.Seed);
-            var tick = P("valid NELBO", maxBatches);
-            var r = NelboEvaluator.Evaluate(inputs.Diffusion!, data, o, tick is null ? null : new BatchTicks(tick));
-            nelbo = new NelboSection(r.Nll, r.Ppl, r.Bpd, r.Sequences, r.Tokens, s.NelboData!);
-            Lap("nelbo");
-        }
+        if (metrics.Contains("nelbo")) { (nelbo, items) = NelboOf(inputs, s, boot, items, P); Lap("nelbo"); }
 
         var name = EvalReport.ShortName(inputs.ModelPath);
         return new EvalReport
         {
             Model = inputs.ModelPath,
             ModelKind = inputs.Diffusion is not null ? "diffusion" : "ar",
-            Label = samplesSource == "sampler" && s.Steps is int stp ? $"{name}@{stp}" : name,
+            Label = inputs.Label ?? (samplesSource == "sampler" && s.Steps is int stp ? $"{name}@{stp}" : name),
             Judge = inputs.JudgePath,
             Steps = samplesSource == "sampler" ? s.Steps : null,
             NumSamples = samples?.Tokens.Count,
@@ -224,14 +171,152 @@ public static class EvalRunner
             CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
             GenPpl = genppl,
             Entropy = entropy,
+            EntropyCi = entropyCi,
             SelfBleu = sb,
             Distinct = distinct,
+            DistinctCi = distinctCi,
             Mauve = mauve,
             Lambada = lambada,
             MultipleChoice = mc,
             Nelbo = nelbo,
+            Items = items,
+            Intervals = new IntervalInfo(boot.Resamples, boot.Seed, boot.Level, IntervalMethod),
             Seconds = seconds,
         };
+    }
+
+    /// <summary>Every missing input named before any long work starts.</summary>
+    static void Validate(EvalInputs inputs, EvalSettings s, HashSet<string> metrics)
+    {
+        if ((inputs.Diffusion is null) == (inputs.Ar is null)) throw new SdttException("evaluation needs exactly one model (diffusion or AR)");
+        if (s.Resamples < 10) throw new SdttException($"--resamples must be ≥ 10 (got {s.Resamples})");
+        bool needJudge = metrics.Contains("genppl") || metrics.Contains("mauve");
+        if (needJudge && inputs.Judge is null) throw new SdttException("genppl and mauve need a judge (--judge DIR)");
+        if (metrics.Contains("lambada") && s.LambadaFile is null) throw new SdttException("lambada needs a LAMBADA JSONL file (--data lambada=FILE)");
+        if (metrics.Contains("mc") && s.McFile is null) throw new SdttException("mc needs a multiple-choice JSONL file (--data mc=FILE)");
+        if (metrics.Contains("nelbo") && (s.NelboData is null || inputs.Diffusion is null))
+            throw new SdttException(inputs.Diffusion is null ? "nelbo applies to diffusion models only" : "nelbo needs a prepared token folder (--data nelbo=DIR)");
+        if (metrics.Contains("mauve") && s.MauveReference is null) throw new SdttException("mauve needs reference texts (--data mauve=FILE|DIR)");
+        if (metrics.Contains("mauve") && s.MauvePrefix > 0 && (s.MauvePrefix >= s.SeqLen || inputs.PromptSampler is null))
+            throw new SdttException(inputs.PromptSampler is null ? "conditional MAUVE needs a model with a sampler" : "--mauve-prefix must be shorter than --seq-len");
+    }
+
+    static (SampleSet? Samples, string? Source) Samples(EvalInputs inputs, EvalSettings s, HashSet<string> metrics, Func<string, long, Action<int>?> P)
+    {
+        bool need = metrics.Overlaps(new[] { "genppl", "entropy", "selfbleu", "distinct" }) || (metrics.Contains("mauve") && s.MauvePrefix <= 0);
+        if (!need) return (null, null);
+        if (inputs.Samples is not null) return (inputs.Samples, inputs.SamplesPath ?? "given");
+        if (inputs.Sampler is null) throw new SdttException("sample metrics need samples: give --samples FILE or a model with a sampler");
+        inputs.Log?.Invoke($"sampling {s.NumSamples} × {s.SeqLen} tokens{(s.Steps is int st ? $" with {st} steps" : "")}");
+        return (SampleSet.FromIds(inputs.Sampler(s.NumSamples, s.SeqLen, s.Seed, P("sampling", s.NumSamples))), "sampler");
+    }
+
+    static (GenPplSection, ItemScores) GenPpl(EvalInputs inputs, EvalSettings s, SampleSet samples, BootstrapOptions boot, ItemScores items,
+        Func<string, long, Action<int>?> P)
+    {
+        var j = inputs.Judge!;
+        var r = s.Protocol == GenPplProtocol.Sdtt
+            ? GenerativePerplexity.Sdtt(j, samples.Tokens, s.BatchSize, P("gen. perplexity", samples.Tokens.Count))
+            : GenerativePerplexity.Mdlm(j, samples.Texts, s.BatchSize, P("gen. perplexity", samples.Texts.Count));
+        var section = new GenPplSection(r.Protocol, r.Perplexity, r.MeanNll, r.Samples, r.Tokens, inputs.JudgePath ?? "")
+            { PerplexityCi = r.Samples >= 2 ? r.Interval(boot) : null };
+        return (section, items with { SampleNll = r.SampleNll, SampleTokens = r.SampleTokens });
+    }
+
+    static (SelfBleuSection, ItemScores) SelfBleuOf(SampleSet samples, EvalSettings s, BootstrapOptions boot, ItemScores items)
+    {
+        var o = (s.SelfBleu ?? new SelfBleuOptions()) with { Seed = s.SelfBleu?.Seed ?? s.Seed };
+        var r = SelfBleu.Compute(samples.Tokens, o);
+        var section = new SelfBleuSection(r.Score, r.Hypotheses, r.References, o.MaxOrder, o.Smoothing.ToString().ToLowerInvariant(), o.Seed)
+            { ScoreCi = r.HypothesisScores.Length >= 2 ? Bootstrap.Mean(r.HypothesisScores, boot) : null };
+        return (section, items with { SelfBleu = r.HypothesisScores });
+    }
+
+    static (double[], Interval[]?) DistinctOf(SampleSet samples, BootstrapOptions boot)
+    {
+        var rows = samples.Tokens;
+        var values = DistinctN.All(rows);
+        if (rows.Count < 4) return (values, null);
+        var ci = Enumerable.Range(1, values.Length)
+            .Select(n => Bootstrap.HalfSample(rows.Count, idx => DistinctN.Compute(idx.Select(i => (IReadOnlyList<int>)rows[i]), n), boot)).ToArray();
+        return (values, ci);
+    }
+
+    static MauveSection MauveOf(EvalInputs inputs, EvalSettings s, SampleSet? samples, Func<string, long, Action<int>?> P)
+    {
+        bool conditional = s.MauvePrefix > 0;
+        int cap = s.MauveReferences > 0 ? s.MauveReferences : conditional ? Math.Max(2, s.NumSamples / Math.Max(1, s.MauveContinuations)) : s.NumSamples;
+        var reference = LoadReference(s.MauveReference!, s.SeqLen, cap, minLength: conditional ? s.SeqLen : 1);
+        if (reference.Count > cap) reference = reference.Take(cap).ToList();
+        List<int[]> model;
+        if (conditional)
+        {
+            model = new List<int[]>();
+            var tick = P("MAUVE conditional sampling", reference.Count);
+            for (int i = 0; i < reference.Count; i++)
+            {
+                model.AddRange(inputs.PromptSampler!(reference[i][..s.MauvePrefix], s.MauveContinuations, s.SeqLen, s.Seed + 200 + i));
+                tick?.Invoke(1);
+            }
+        }
+        else model = samples!.Tokens;
+        using var pf = FeatureExtractor.Extract(inputs.Judge!, reference, s.SeqLen, s.BatchSize, P("MAUVE features (reference)", reference.Count));
+        using var qf = FeatureExtractor.Extract(inputs.Judge!, model, s.SeqLen, s.BatchSize, P("MAUVE features (model)", model.Count));
+        var o = s.Mauve ?? new MauveOptions();
+        var r = Mauve.ComputeSeeds(pf, qf, Enumerable.Range(1, Math.Max(1, s.MauveSeeds)).ToArray(), o);
+        return new MauveSection(r.Mean, r.Std, r.Scores, r.Seeds, r.Buckets, r.PcaComponents, reference.Count, model.Count, o.ScalingFactor, s.MauveReference!,
+            s.MauvePrefix, conditional ? s.MauveContinuations : 0) { Range = new Interval(r.Scores.Min(), r.Scores.Max()) };
+    }
+
+    /// <summary>The context limit of LAMBADA / multiple choice: the setting, or the evaluated model's window.</summary>
+    static int Context(EvalInputs inputs, EvalSettings s) =>
+        ContextWindow.Limit(s.ContextTokens, inputs.Ar?.MaxLength ?? inputs.ModelLength);
+
+    static (LambadaSection, ItemScores) LambadaOf(EvalInputs inputs, EvalSettings s, BootstrapOptions boot, ItemScores items, Func<string, long, Action<int>?> P)
+    {
+        var ex = Lambada.Load(s.LambadaFile!, s.Limit);
+        var o = new LambadaOptions(s.Draws, s.Seed, s.BatchSize, ContextTokens: Context(inputs, s));
+        var r = inputs.Diffusion is not null
+            ? Lambada.EvaluateDiffusion(inputs.Diffusion, ex, o, inputs.Tokenizer, P("LAMBADA", ex.Count))
+            : Lambada.EvaluateAr(inputs.Ar!, ex, o, inputs.Tokenizer, P("LAMBADA", ex.Count));
+        bool ci = r.Examples >= 2;
+        var section = new LambadaSection(r.Kind, r.Accuracy, r.Perplexity, r.MeanWordNll, r.Examples, r.Draws, s.LambadaFile!)
+        {
+            AccuracyCi = ci ? Bootstrap.Proportion(r.Correct, boot) : null,
+            PerplexityCi = ci ? Bootstrap.Mean(r.WordNll, boot).Map(Math.Exp) : null,
+            ContextTokens = r.ContextTokens, Truncated = r.Truncated,
+        };
+        return (section, items with { LambadaWordNll = r.WordNll, LambadaCorrect = r.Correct });
+    }
+
+    static (MultipleChoiceSection, ItemScores) MultipleChoiceOf(EvalInputs inputs, EvalSettings s, BootstrapOptions boot, ItemScores items,
+        Func<string, long, Action<int>?> P)
+    {
+        var its = MultipleChoice.Load(s.McFile!, s.Limit);
+        var o = new MultipleChoiceOptions(s.Draws, s.Seed, s.BatchSize, ContextTokens: Context(inputs, s));
+        var r = inputs.Diffusion is not null
+            ? MultipleChoice.EvaluateDiffusion(inputs.Diffusion, its, o, inputs.Tokenizer, P("multiple choice", its.Count))
+            : MultipleChoice.EvaluateAr(inputs.Ar!, its, o, inputs.Tokenizer, P("multiple choice", its.Count));
+        bool ci = r.Items >= 2;
+        var section = new MultipleChoiceSection(r.Kind, r.Accuracy, r.AccuracyNorm, r.Items, r.Draws, s.McFile!)
+        {
+            AccuracyCi = ci ? Bootstrap.Proportion(r.Correct, boot) : null,
+            AccuracyNormCi = ci ? Bootstrap.Proportion(r.CorrectNorm, boot) : null,
+            ContextTokens = r.ContextTokens, Truncated = r.Truncated,
+        };
+        return (section, items with { McCorrect = r.Correct, McCorrectNorm = r.CorrectNorm });
+    }
+
+    static (NelboSection, ItemScores) NelboOf(EvalInputs inputs, EvalSettings s, BootstrapOptions boot, ItemScores items, Func<string, long, Action<int>?> P)
+    {
+        using var data = TokenDataset.Open(s.NelboData!, "valid");
+        long n = s.NelboMaxSequences > 0 ? Math.Min(s.NelboMaxSequences, data.Count) : data.Count;
+        int maxBatches = (int)((n + s.BatchSize - 1) / s.BatchSize);
+        var o = new NelboOptions(BatchSize: s.BatchSize, MaxBatches: maxBatches, Seed: s.Seed);
+        var (per, r) = SequenceNelbo.Evaluate(inputs.Diffusion!, data, o, P("valid NELBO", maxBatches));
+        var ci = per.Length >= 2 ? Bootstrap.Mean(per, boot) : null;
+        var section = new NelboSection(r.Nll, r.Ppl, r.Bpd, r.Sequences, r.Tokens, s.NelboData!) { NllCi = ci, PerplexityCi = ci?.Map(Math.Exp) };
+        return (section, items with { NelboSequence = per });
     }
 
     /// <summary>MAUVE reference sequences, each cut to its first <paramref name="seqLen"/> tokens: the valid split of a
@@ -259,12 +344,5 @@ public static class EvalRunner
         }
         if (rows.Count < 2) throw new SdttException($"{path}: MAUVE needs at least 2 reference sequences");
         return rows;
-    }
-
-    /// <summary>Adapts the evaluator's (done, total) batch reports to a tick callback.</summary>
-    sealed class BatchTicks(Action<int> tick) : IProgress<(long Done, long Total)>
-    {
-        long _last;
-        public void Report((long Done, long Total) value) { tick((int)(value.Done - _last)); _last = value.Done; }
     }
 }

@@ -22,7 +22,18 @@ public enum GenPplProtocol
 /// <param name="Samples">Number of samples scored.</param>
 /// <param name="Tokens">Number of scored (weighted) next-token predictions.</param>
 /// <param name="SampleNll">Per-sample mean NLL (nats per token), in input order.</param>
-public sealed record GenerativePerplexityResult(string Protocol, double Perplexity, double MeanNll, int Samples, long Tokens, double[] SampleNll);
+public sealed record GenerativePerplexityResult(string Protocol, double Perplexity, double MeanNll, int Samples, long Tokens, double[] SampleNll)
+{
+    /// <summary>Per-sample scored (weighted) token counts, in input order.</summary>
+    public double[] SampleTokens { get; init; } = Array.Empty<double>();
+
+    /// <summary>95 % bootstrap interval of <see cref="Perplexity"/> over samples: of the per-sample mean for the SDTT
+    /// protocol, of the token-weighted ratio for MDLM.</summary>
+    public Interval Interval(BootstrapOptions? options = null) =>
+        (Protocol == "mdlm"
+            ? Bootstrap.Ratio(SampleNll.Select((v, i) => v * SampleTokens[i]).ToArray(), SampleTokens, options)
+            : Bootstrap.Mean(SampleNll, options)).Map(Math.Exp);
+}
 
 /// <summary>Generative perplexity (reference F.1): how likely an AR judge finds generated samples. Always report it with
 /// <see cref="SampleEntropy"/>: low perplexity can be bought with low diversity.</summary>
@@ -36,11 +47,12 @@ public static class GenerativePerplexity
     {
         Check(samples, judge);
         var perSample = new double[samples.Count];
+        var weights = new double[samples.Count];
         long tokens = 0;
         foreach (var (start, nll, counts) in ScoreBatches(judge, samples, batchSize, weight: null, progress))
-            for (int i = 0; i < nll.Length; i++) { perSample[start + i] = nll[i] / counts[i]; tokens += (long)counts[i]; }
+            for (int i = 0; i < nll.Length; i++) { perSample[start + i] = nll[i] / counts[i]; weights[start + i] = counts[i]; tokens += (long)counts[i]; }
         double mean = perSample.Average();
-        return new GenerativePerplexityResult("sdtt", Math.Exp(mean), mean, samples.Count, tokens, perSample);
+        return new GenerativePerplexityResult("sdtt", Math.Exp(mean), mean, samples.Count, tokens, perSample) { SampleTokens = weights };
     }
 
     /// <summary>MDLM protocol on texts (already decoded; "&lt;|endoftext|&gt;" markers become EOS again). Texts are
@@ -62,6 +74,7 @@ public static class GenerativePerplexity
     {
         Check(ids, judge);
         var perSample = new double[ids.Count];
+        var weights = new double[ids.Count];
         double total = 0;
         long tokens = 0;
         foreach (var (start, nll, counts) in ScoreBatches(judge, ids, batchSize, MdlmWeights, progress))
@@ -70,10 +83,11 @@ public static class GenerativePerplexity
                 total += nll[i];
                 tokens += (long)counts[i];
                 perSample[start + i] = counts[i] > 0 ? nll[i] / counts[i] : 0;
+                weights[start + i] = counts[i];
             }
         if (tokens == 0) throw new SdttException("generative perplexity (mdlm): no token carries weight");
         double mean = total / tokens;
-        return new GenerativePerplexityResult("mdlm", Math.Exp(mean), mean, ids.Count, tokens, perSample);
+        return new GenerativePerplexityResult("mdlm", Math.Exp(mean), mean, ids.Count, tokens, perSample) { SampleTokens = weights };
     }
 
     /// <summary>MDLM weights of the targets x_1..x_{L−1}: 1 if x_l ≠ EOS or x_l is the first EOS of the sequence (counting

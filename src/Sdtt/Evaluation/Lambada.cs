@@ -17,7 +17,10 @@ public sealed record LambadaExample(string Prefix, string Word)
 /// <param name="Seed">Seed of the Monte-Carlo draws.</param>
 /// <param name="BatchSize">Examples per judge call (AR).</param>
 /// <param name="Limit">Evaluate only the first N examples (≤ 0: all).</param>
-public sealed record LambadaOptions(int Draws = ContinuationNelbo.DefaultDraws, int Seed = 0, int BatchSize = 8, int Limit = 0);
+/// <param name="ContextTokens">Most tokens of [BOS] + context + word + one slot (the diffusion side's EOS); the oldest
+/// context tokens beyond it are dropped, identically for AR and diffusion models (≤ 0: no limit besides an AR judge's
+/// window). Give AR and diffusion models the same value — the longest both support — to compare them.</param>
+public sealed record LambadaOptions(int Draws = ContinuationNelbo.DefaultDraws, int Seed = 0, int BatchSize = 8, int Limit = 0, int ContextTokens = 0);
 
 /// <summary>LAMBADA result.</summary>
 /// <param name="Kind">"diffusion" or "ar".</param>
@@ -28,7 +31,13 @@ public sealed record LambadaOptions(int Draws = ContinuationNelbo.DefaultDraws, 
 /// <param name="Draws">Monte-Carlo draws per example (0 for AR).</param>
 /// <param name="WordNll">Per-example word NLL/NELBO (nats).</param>
 /// <param name="Correct">Per-example correctness.</param>
-public sealed record LambadaResult(string Kind, double Accuracy, double Perplexity, double MeanWordNll, int Examples, int Draws, double[] WordNll, bool[] Correct);
+public sealed record LambadaResult(string Kind, double Accuracy, double Perplexity, double MeanWordNll, int Examples, int Draws, double[] WordNll, bool[] Correct)
+{
+    /// <summary>The context limit applied (0: none).</summary>
+    public int ContextTokens { get; init; }
+    /// <summary>Examples whose context lost tokens to the limit.</summary>
+    public int Truncated { get; init; }
+}
 
 /// <summary>The LAMBADA last-word protocol of SDTT (reference F.3), for diffusion models and AR models.</summary>
 public static class Lambada
@@ -69,12 +78,15 @@ public static class Lambada
         var gen = new Generator((ulong)o.Seed);
         var nll = new double[ex.Count];
         var correct = new bool[ex.Count];
+        int truncated = 0;
         for (int i = 0; i < ex.Count; i++)
         {
-            var prefix = new List<int> { tok.Bos };
-            prefix.AddRange(tok.Encode(ex[i].Prefix));
             var word = tok.Encode(ex[i].Word);
             if (word.Length == 0) throw new SdttException($"LAMBADA: example {i + 1} has an empty last word");
+            var (context, cut) = ContextWindow.Fit(tok.Encode(ex[i].Prefix), word.Length, o.ContextTokens);
+            if (cut) truncated++;
+            var prefix = new List<int> { tok.Bos };
+            prefix.AddRange(context);
             var seq = new List<int>(prefix);
             seq.AddRange(word);
             seq.Add(tok.Eos);
@@ -83,7 +95,7 @@ public static class Lambada
             nll[i] = ContinuationNelbo.Estimate(model, seq, from, to, o.Draws, gen, schedule);
             progress?.Invoke(1);
         }
-        return Summarise("diffusion", nll, correct, o.Draws);
+        return Summarise("diffusion", nll, correct, o.Draws) with { ContextTokens = Math.Max(0, o.ContextTokens), Truncated = truncated };
     }
 
     /// <summary>Whether one forward pass with tokens[from..to) masked predicts all of them (argmax over non-mask tokens).</summary>
@@ -105,7 +117,8 @@ public static class Lambada
 
     /// <summary>AR model (GPT-2 harness with --add_bos): teacher-forced on [BOS] + enc(prefix) + enc(word); correct iff the
     /// greedy prediction matches every word token; word NLL = summed −log p of the word tokens (the EOS is not scored). A
-    /// context longer than the judge window loses its oldest prefix tokens (BOS kept).</summary>
+    /// context longer than <see cref="LambadaOptions.ContextTokens"/> (or the judge window) loses its oldest tokens exactly
+    /// as on the diffusion side (BOS kept, one slot reserved for the diffusion side's EOS).</summary>
     public static LambadaResult EvaluateAr(IJudge judge, IReadOnlyList<LambadaExample> examples, LambadaOptions? options = null,
         EvalTokenizer? tokenizer = null, Action<int>? progress = null)
     {
@@ -113,27 +126,29 @@ public static class Lambada
         var tok = tokenizer ?? EvalTokenizer.Gpt2;
         var ex = Take(examples, o.Limit);
         var seqs = new List<(int[] Seq, int From)>();
+        int limit = ContextWindow.Limit(o.ContextTokens, judge.MaxLength), truncated = 0;
         foreach (var e in ex)
         {
             var p = tok.Encode(e.Prefix);
             var w = tok.Encode(e.Word);
-            seqs.Add(ArSequence(tok.Bos, p, w, judge.MaxLength));
+            var (seq, from, cut) = ArSequence(tok.Bos, p, w, limit);
+            if (cut) truncated++;
+            seqs.Add((seq, from));
         }
         var (nll, correct) = ScoreSpansAr(judge, seqs, o.BatchSize, progress);
-        return Summarise("ar", nll, correct, 0);
+        return Summarise("ar", nll, correct, 0) with { ContextTokens = limit, Truncated = truncated };
     }
 
-    /// <summary>[BOS] + context + continuation, dropping the oldest context tokens if longer than <paramref name="maxLen"/>;
-    /// returns the sequence and where the continuation starts.</summary>
-    internal static (int[] Seq, int From) ArSequence(int bos, int[] context, int[] continuation, int maxLen)
+    /// <summary>[BOS] + context + continuation with the context cut by <see cref="ContextWindow.Fit"/> to
+    /// <paramref name="maxTokens"/>; returns the sequence, where the continuation starts and whether the context was cut.</summary>
+    internal static (int[] Seq, int From, bool Truncated) ArSequence(int bos, int[] context, int[] continuation, int maxTokens)
     {
-        int keep = Math.Max(0, Math.Min(context.Length, maxLen - 1 - continuation.Length));
-        if (continuation.Length + 2 > maxLen) throw new SdttException($"a continuation of {continuation.Length} tokens does not fit the judge context ({maxLen})");
+        var (kept, cut) = ContextWindow.Fit(context, continuation.Length, maxTokens);
         var seq = new List<int> { bos };
-        seq.AddRange(context[(context.Length - keep)..]);
+        seq.AddRange(kept);
         int from = seq.Count;
         seq.AddRange(continuation);
-        return (seq.ToArray(), from);
+        return (seq.ToArray(), from, cut);
     }
 
     /// <summary>Teacher-forced scoring of the spans [From, end) of each sequence: summed log-likelihood (negated: NLL) and

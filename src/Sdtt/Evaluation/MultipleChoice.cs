@@ -15,7 +15,8 @@ public sealed record MultipleChoiceItem(string Context, string[] Choices, int Go
 /// <param name="Seed">Seed of the draws.</param>
 /// <param name="BatchSize">Sequences per judge call (AR).</param>
 /// <param name="Limit">Evaluate only the first N items (≤ 0: all).</param>
-public sealed record MultipleChoiceOptions(int Draws = ContinuationNelbo.DefaultDraws, int Seed = 0, int BatchSize = 8, int Limit = 0);
+/// <param name="ContextTokens">Context limit shared by AR and diffusion scoring, as <see cref="LambadaOptions.ContextTokens"/>.</param>
+public sealed record MultipleChoiceOptions(int Draws = ContinuationNelbo.DefaultDraws, int Seed = 0, int BatchSize = 8, int Limit = 0, int ContextTokens = 0);
 
 /// <summary>Multiple-choice result.</summary>
 /// <param name="Kind">"diffusion" or "ar".</param>
@@ -25,7 +26,17 @@ public sealed record MultipleChoiceOptions(int Draws = ContinuationNelbo.Default
 /// <param name="Items">Number of items.</param>
 /// <param name="Draws">Monte-Carlo draws per choice (0 for AR).</param>
 /// <param name="Scores">Per item, per choice: log-likelihood (AR) or −NELBO (diffusion), nats.</param>
-public sealed record MultipleChoiceResult(string Kind, double Accuracy, double AccuracyNorm, int Items, int Draws, double[][] Scores);
+public sealed record MultipleChoiceResult(string Kind, double Accuracy, double AccuracyNorm, int Items, int Draws, double[][] Scores)
+{
+    /// <summary>Per item: whether the highest score is the gold choice.</summary>
+    public bool[] Correct { get; init; } = Array.Empty<bool>();
+    /// <summary>Per item: the same with length-normalised scores.</summary>
+    public bool[] CorrectNorm { get; init; } = Array.Empty<bool>();
+    /// <summary>Context limit used (tokens of [BOS] + context + choice + one slot), as in <see cref="LambadaResult.ContextTokens"/>.</summary>
+    public int ContextTokens { get; init; }
+    /// <summary>Choices whose context was cut to fit.</summary>
+    public int Truncated { get; init; }
+}
 
 /// <summary>lm-eval-harness-style multiple choice (reference F.4). Each choice is scored as a continuation of the context:
 /// AR models by the summed log-likelihood of its tokens given [BOS] + context; diffusion models by −NELBO of its tokens given
@@ -90,12 +101,15 @@ public static class MultipleChoice
         var tok = tokenizer ?? EvalTokenizer.Gpt2;
         var its = Take(items, o.Limit);
         var seqs = new List<(int[] Seq, int From)>();
+        int limit = ContextWindow.Limit(o.ContextTokens, judge.MaxLength), truncated = 0;
         foreach (var it in its)
             foreach (var c in it.Choices)
             {
                 var (ctx, cont) = EncodePair(tok, it.Context, c);
                 if (cont.Length == 0) throw new SdttException("multiple choice: a choice encodes to no token");
-                seqs.Add(Lambada.ArSequence(tok.Bos, ctx, cont, judge.MaxLength));
+                var (seq, from, cut) = Lambada.ArSequence(tok.Bos, ctx, cont, limit);
+                if (cut) truncated++;
+                seqs.Add((seq, from));
             }
         var (nll, _) = Lambada.ScoreSpansAr(judge, seqs, o.BatchSize, null, greedy: false);
         var scores = new double[its.Count][];
@@ -105,7 +119,7 @@ public static class MultipleChoice
             scores[i] = its[i].Choices.Select(_ => -nll[k++]).ToArray();
             progress?.Invoke(1);
         }
-        return Summarise("ar", its, scores, 0);
+        return Summarise("ar", its, scores, 0) with { ContextTokens = limit, Truncated = truncated };
     }
 
     /// <summary>Diffusion scoring: −NELBO of each choice given [BOS] + context.</summary>
@@ -118,6 +132,7 @@ public static class MultipleChoice
         var gen = new Generator((ulong)o.Seed);
         var schedule = new LogLinearSchedule();
         var scores = new double[its.Count][];
+        int truncated = 0;
         for (int i = 0; i < its.Count; i++)
         {
             scores[i] = new double[its[i].Choices.Length];
@@ -125,29 +140,33 @@ public static class MultipleChoice
             {
                 var (ctx, cont) = EncodePair(tok, its[i].Context, its[i].Choices[c]);
                 if (cont.Length == 0) throw new SdttException("multiple choice: a choice encodes to no token");
+                var (kept, cut) = ContextWindow.Fit(ctx, cont.Length, o.ContextTokens);
+                if (cut) truncated++;
                 var seq = new List<int> { tok.Bos };
-                seq.AddRange(ctx);
+                seq.AddRange(kept);
                 int from = seq.Count;
                 seq.AddRange(cont);
                 scores[i][c] = -ContinuationNelbo.Estimate(model, seq, from, seq.Count, o.Draws, gen, schedule);
             }
             progress?.Invoke(1);
         }
-        return Summarise("diffusion", its, scores, o.Draws);
+        return Summarise("diffusion", its, scores, o.Draws) with { ContextTokens = Math.Max(0, o.ContextTokens), Truncated = truncated };
     }
 
     /// <summary>Accuracy and length-normalised accuracy from scores (ties go to the lowest index, as numpy argmax).</summary>
     public static MultipleChoiceResult Summarise(string kind, IReadOnlyList<MultipleChoiceItem> items, double[][] scores, int draws)
     {
-        int acc = 0, accNorm = 0;
+        var ok = new bool[items.Count];
+        var okNorm = new bool[items.Count];
         for (int i = 0; i < items.Count; i++)
         {
             var s = scores[i];
             var norm = s.Select((v, c) => v / Math.Max(1, Encoding.UTF8.GetByteCount(items[i].Choices[c]))).ToArray();
-            if (ArgMax(s) == items[i].Gold) acc++;
-            if (ArgMax(norm) == items[i].Gold) accNorm++;
+            ok[i] = ArgMax(s) == items[i].Gold;
+            okNorm[i] = ArgMax(norm) == items[i].Gold;
         }
-        return new MultipleChoiceResult(kind, acc / (double)items.Count, accNorm / (double)items.Count, items.Count, draws, scores);
+        return new MultipleChoiceResult(kind, ok.Count(c => c) / (double)items.Count, okNorm.Count(c => c) / (double)items.Count, items.Count, draws, scores)
+            { Correct = ok, CorrectNorm = okNorm };
     }
 
     static int ArgMax(double[] v)

@@ -20,7 +20,11 @@ public sealed record SelfBleuOptions(int MaxOrder = 4, int Subset = 500, int See
 /// <param name="Score">Mean sentence BLEU of the hypotheses (0..1; higher = less diverse).</param>
 /// <param name="Hypotheses">Number of hypotheses scored.</param>
 /// <param name="References">Size of the set every hypothesis is compared with (minus itself).</param>
-public sealed record SelfBleuResult(double Score, int Hypotheses, int References, SelfBleuOptions Options);
+public sealed record SelfBleuResult(double Score, int Hypotheses, int References, SelfBleuOptions Options)
+{
+    /// <summary>Sentence BLEU of each drawn hypothesis against all other samples (their mean is <see cref="Score"/>).</summary>
+    public double[] HypothesisScores { get; init; } = Array.Empty<double>();
+}
 
 /// <summary>Self-BLEU (Zhu et al. 2018, Texygen): each hypothesis (from a seeded subset) is scored by NLTK-style sentence
 /// BLEU against ALL other samples of the set as references (clipped counts use the maximum count over references; brevity
@@ -51,8 +55,10 @@ public static class SelfBleu
         var lengths = samples.Select(s => s.Count).ToArray();
         var hyps = Pick(n, o.Subset, o.Seed);
         double sum = 0;
-        foreach (var h in hyps)
+        var scores = new double[hyps.Length];
+        for (int hi = 0; hi < hyps.Length; hi++)
         {
+            int h = hyps[hi];
             int hypLen = lengths[h];
             var refLen = ClosestRefLength(lengths, h, hypLen);
             double logSum = 0;
@@ -78,9 +84,10 @@ public static class SelfBleu
             }
             if (zero) continue;
             double bp = hypLen > refLen ? 1 : hypLen == 0 ? 0 : Math.Exp(1 - refLen / (double)hypLen);
-            sum += bp * Math.Exp(logSum);
+            scores[hi] = bp * Math.Exp(logSum);
+            sum += scores[hi];
         }
-        return new SelfBleuResult(sum / hyps.Length, hyps.Length, n - 1, o);
+        return new SelfBleuResult(sum / hyps.Length, hyps.Length, n - 1, o) { HypothesisScores = scores };
     }
 
     /// <summary>Sentence BLEU of one hypothesis against explicit references (same rules as <see cref="Compute"/>).</summary>

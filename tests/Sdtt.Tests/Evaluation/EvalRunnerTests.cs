@@ -79,10 +79,13 @@ public class EvalRunnerTests
             var data = TokenFolder(Path.Combine(dir, "tok"), samples, 20);
             var judge = FakeJudge.Uniform(Gpt2Tokenizer.TextVocabSize);
             var model = new ConstantDenoiser(Gpt2Tokenizer.ModelVocabSize, c: 262, p: 0.5);
-            var settings = new EvalSettings(EvalRunner.AllMetrics, NumSamples: 24, SeqLen: 20, Seed: 0, BatchSize: 8,
-                Mauve: new MauveOptions(KMeans: new KMeansOptions(2, 50)), MauveSeeds: 2, Draws: 4, Limit: 3,
-                LambadaFile: Path.Combine(RepoRoot, "data", "lambada-sotu.jsonl"), McFile: Path.Combine(RepoRoot, "data", "mc-sotu.jsonl"),
-                NelboData: data, MauveReference: refPath);
+            var settings = new EvalSettings
+            {
+                Metrics = EvalRunner.AllMetrics, NumSamples = 24, SeqLen = 20, Seed = 0, BatchSize = 8,
+                Mauve = new MauveOptions(KMeans: new KMeansOptions(2, 50)), MauveSeeds = 2, Draws = 4, Limit = 3,
+                LambadaFile = Path.Combine(RepoRoot, "data", "lambada-sotu.jsonl"), McFile = Path.Combine(RepoRoot, "data", "mc-sotu.jsonl"),
+                NelboData = data, MauveReference = refPath,
+            };
             var report = EvalRunner.Run(new EvalInputs { ModelPath = "fake/const", Diffusion = model, Judge = judge, JudgePath = "uniform", Samples = SampleSet.FromIds(samples), SamplesPath = "mem" }, settings);
             Assert.Equal(Gpt2Tokenizer.TextVocabSize, report.GenPpl!.Perplexity, Gpt2Tokenizer.TextVocabSize * 1e-6);
             Assert.Equal(samples.Average(s => SampleEntropy.Of(s)), report.Entropy!.Value, 12);
@@ -125,8 +128,11 @@ public class EvalRunnerTests
                     prompts.Add(prompt);
                     return Enumerable.Range(0, n).Select(k => prompt.Concat(Enumerable.Range(0, len - prompt.Length).Select(j => (j * 7 + k + seed) % 500)).ToArray()).ToList();
                 },
-            }, new EvalSettings(new[] { "mauve" }, NumSamples: 12, SeqLen: 10, MauveReference: Path.Combine(dir, "ref.jsonl"),
-                Mauve: new MauveOptions(KMeans: new KMeansOptions(1, 20)), MauveSeeds: 1, MauvePrefix: 4, MauveContinuations: 3));
+            }, new EvalSettings
+            {
+                Metrics = new[] { "mauve" }, NumSamples = 12, SeqLen = 10, MauveReference = Path.Combine(dir, "ref.jsonl"),
+                Mauve = new MauveOptions(KMeans: new KMeansOptions(1, 20)), MauveSeeds = 1, MauvePrefix = 4, MauveContinuations = 3,
+            });
             // 12 samples / 3 continuations = 4 references of ≥ 10 tokens (the 5-token one is skipped), each prompt = its first 4 tokens.
             var eligible = refs.Where(r => r.Length >= 10).Take(4).ToList();
             Assert.Equal(eligible.Select(r => r[..4]), prompts);
@@ -142,9 +148,9 @@ public class EvalRunnerTests
     public void MissingInputsAreClearErrors()
     {
         var model = new ConstantDenoiser(50, 3, 0.5);
-        var e = Assert.Throws<SdttException>(() => EvalRunner.Run(new EvalInputs { Diffusion = model }, new EvalSettings(new[] { "genppl" })));
+        var e = Assert.Throws<SdttException>(() => EvalRunner.Run(new EvalInputs { Diffusion = model }, new EvalSettings { Metrics = new[] { "genppl" } }));
         Assert.Contains("judge", e.Message);
-        e = Assert.Throws<SdttException>(() => EvalRunner.Run(new EvalInputs { Diffusion = model }, new EvalSettings(new[] { "entropy" })));
+        e = Assert.Throws<SdttException>(() => EvalRunner.Run(new EvalInputs { Diffusion = model }, new EvalSettings { Metrics = new[] { "entropy" } }));
         Assert.Contains("samples", e.Message);
         Assert.Throws<SdttException>(() => EvalRunner.ParseMetrics("genppl,bleurt"));
         Assert.Equal(EvalRunner.AllMetrics.Length, EvalRunner.ParseMetrics("all").Count);

@@ -7,7 +7,7 @@ namespace Sdtt.Evaluation;
 
 /// <summary>Sample generation for the evaluation: a diffusion sampler from <see cref="SamplerRegistry"/> (SDTT protocol:
 /// all-MASK prior, no BOS/EOS forced, N steps, greedy fill; default reveal-first) and AR generation from a BOS prompt. Batches are seeded seed, seed+1, …</summary>
-public static class Samplers
+public static class SampleGenerator
 {
     /// <summary>Unconditional diffusion samples [n][seqLen].</summary>
     /// <param name="sampler">A <see cref="SamplerRegistry"/> name (null = the default, reveal-first).</param>
