@@ -14,28 +14,19 @@ public static class SequenceNelbo
     /// <summary>Per-sequence NELBO in nats per token, and the evaluator's summary.</summary>
     public static (double[] PerSequence, NelboResult Summary) Evaluate(IDenoiser model, TokenDataset data, NelboOptions options, Action<int>? tick = null)
     {
-        if (options.BatchSize <= 0) throw new SdttException($"NELBO batch size must be positive (got {options.BatchSize})");
         var schedule = new LogLinearSchedule();
         using var gen = new Generator((ulong)options.Seed, model.Device);
-        long batches = (data.Count + options.BatchSize - 1) / options.BatchSize;
-        if (options.MaxBatches > 0) batches = Math.Min(batches, options.MaxBatches);
         var per = new List<double>();
         double sum = 0;
         long tokens = 0;
-        using var _ = no_grad();
-        for (long b = 0; b < batches; b++)
+        SplitBatches.ForEach(data, options.BatchSize, options.MaxBatches, model.Device, (_, x0) =>
         {
-            using var scope = NewDisposeScope();
-            long start = b * options.BatchSize;
-            int n = (int)Math.Min(options.BatchSize, data.Count - start);
-            var x0 = data.Batch(Enumerable.Range(0, n).Select(i => start + i).ToArray(), model.Device);
-            var (_, rowSums) = NelboEvaluator.LossTerms(model, x0, options.SamplingEps, options.TimeSampling, gen, schedule);
-            var rows = rowSums.to(ScalarType.Float64).cpu().data<double>().ToArray();
+            var (_, rowSums) = NelboEvaluator.LossTerms(model, x0, options.TimeEps, options.TimeSampling, gen, schedule);
             long len = x0.shape[1];
-            foreach (var r in rows) { per.Add(r / len); sum += r; }
+            foreach (var r in rowSums.to(ScalarType.Float64).cpu().data<double>().ToArray()) { per.Add(r / len); sum += r; }
             tokens += x0.numel();
             tick?.Invoke(1);
-        }
+        });
         double nll = sum / tokens;
         return (per.ToArray(), new NelboResult(nll, Math.Exp(nll), nll / Math.Log(2), tokens, per.Count));
     }
