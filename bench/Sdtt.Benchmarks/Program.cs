@@ -11,6 +11,7 @@ try
         "make-model" => SamplingBenchmark.MakeModel(args[1..]),
         "ops" => OpsProbe.Run(args[1..]),
         "stages" => StageProbe.Run(args[1..]),
+        "roofline" => RooflineProbe.Run(args[1..]),
         "leaks" => LeakProbe.Run(args[1..]),
         "memory" => MemoryBenchmark.Run(args),
         "memory-child" => MemoryBenchmark.ChildMain(args),

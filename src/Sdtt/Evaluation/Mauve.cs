@@ -24,6 +24,8 @@ public sealed record MauveResult(double Score, int Buckets, int PcaComponents, d
 /// <param name="Std">Population standard deviation (numpy's default, ddof = 0).</param>
 /// <param name="Scores">Score per seed.</param>
 /// <param name="Seeds">The seeds.</param>
+/// <param name="Buckets">Number of k-means buckets.</param>
+/// <param name="PcaComponents">PCA dimensions kept.</param>
 public sealed record MauveSummary(double Mean, double Std, double[] Scores, int[] Seeds, int Buckets, int PcaComponents);
 
 /// <summary>MAUVE (Pillutla et al. 2021) as SDTT computes it (reference F.2): L2-normalised features of both sets, PCA to

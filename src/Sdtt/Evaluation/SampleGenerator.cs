@@ -10,8 +10,15 @@ namespace Sdtt.Evaluation;
 public static class SampleGenerator
 {
     /// <summary>Unconditional diffusion samples [n][seqLen].</summary>
+    /// <param name="model">The denoiser.</param>
+    /// <param name="numSamples">Samples to draw.</param>
+    /// <param name="seqLen">Tokens per sample.</param>
+    /// <param name="steps">Sampler steps.</param>
+    /// <param name="seed">Seed of the first batch (batch i uses seed + i).</param>
+    /// <param name="batchSize">Samples per sampler call.</param>
     /// <param name="sampler">A <see cref="SamplerRegistry"/> name (null = the default, reveal-first).</param>
     /// <param name="precision">Categorical precision (reference samplers only).</param>
+    /// <param name="progress">Receives the number of samples finished by each batch.</param>
     /// <param name="prompt">Tokens fixed at positions [0, len) of every sample (conditional generation), or null.</param>
     public static List<int[]> Diffusion(IDenoiser model, int numSamples, int seqLen, int steps, int seed, int batchSize,
         string? sampler = null, CategoricalPrecision precision = CategoricalPrecision.Float64, Action<int>? progress = null, int[]? prompt = null)

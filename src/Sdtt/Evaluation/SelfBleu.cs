@@ -20,6 +20,7 @@ public sealed record SelfBleuOptions(int MaxOrder = 4, int Subset = 500, int See
 /// <param name="Score">Mean sentence BLEU of the hypotheses (0..1; higher = less diverse).</param>
 /// <param name="Hypotheses">Number of hypotheses scored.</param>
 /// <param name="References">Size of the set every hypothesis is compared with (minus itself).</param>
+/// <param name="Options">The settings used.</param>
 public sealed record SelfBleuResult(double Score, int Hypotheses, int References, SelfBleuOptions Options)
 {
     /// <summary>Sentence BLEU of each drawn hypothesis against all other samples (their mean is <see cref="Score"/>).</summary>

@@ -44,6 +44,7 @@ public sealed class VocabEmbedding : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter embedding;
 
+    /// <summary>A [vocab, dim] table with Kaiming-uniform initialisation.</summary>
     public VocabEmbedding(long vocab, long dim) : base("vocab_embed")
     {
         embedding = new Parameter(empty(vocab, dim));
@@ -55,6 +56,7 @@ public sealed class VocabEmbedding : nn.Module<Tensor, Tensor>
     /// <summary>The [V, D] table.</summary>
     public Parameter Weight => embedding;
 
+    /// <summary>Embeds ids [B, L] → [B, L, D].</summary>
     public override Tensor forward(Tensor ids) => embedding.index_select(0, ids.reshape(-1)).reshape(ids.shape[0], ids.shape[1], -1);
 }
 
@@ -63,12 +65,14 @@ public sealed class BiasFreeLayerNorm : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
 
+    /// <summary>A LayerNorm weight of ones over <paramref name="dim"/> channels.</summary>
     public BiasFreeLayerNorm(long dim) : base("norm")
     {
         weight = new Parameter(ones(dim));
         RegisterComponents();
     }
 
+    /// <summary>Normalises the last dimension in float32.</summary>
     public override Tensor forward(Tensor x) => DitOps.Norm(x, weight);
 }
 
@@ -78,6 +82,7 @@ public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
     private readonly Sequential mlp;
     private readonly Tensor _freqs;
 
+    /// <summary>The frequency embedding and MLP to <paramref name="condDim"/> channels.</summary>
     public TimestepEmbedder(long condDim) : base("sigma_map")
     {
         mlp = nn.Sequential(("0", nn.Linear(DitConfig.FrequencyEmbeddingSize, condDim)), ("1", nn.SiLU()), ("2", nn.Linear(condDim, condDim)));
@@ -94,8 +99,10 @@ public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
         return cat(new[] { cos(args), sin(args) }, -1);
     }
 
+    /// <summary>The conditioning vector [B, cond] of sigma [B] (before the SiLU).</summary>
     public override Tensor forward(Tensor sigma) => mlp.call(FrequencyEmbedding(sigma));
 
+    /// <summary>Frees the frequency table.</summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing) _freqs.Dispose();
@@ -106,6 +113,7 @@ public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
 /// <summary>Rotary embedding tables; holds the persistent <c>inv_freq</c> buffer of the reference.</summary>
 public sealed class RotaryEmbedding : nn.Module
 {
+    /// <summary>Rotary tables for heads of <paramref name="headDim"/> channels.</summary>
     public RotaryEmbedding(int headDim) : base("rotary_emb")
     {
         // inv_freq_j = 1 / 10000^(2j/hd) in float32, as the reference computes it.
@@ -146,6 +154,7 @@ public sealed class DitBlock : nn.Module
     private readonly int _heads;
     private readonly double _dropout;
 
+    /// <summary>A block of the shape <paramref name="cfg"/>, adaLN zero-initialised.</summary>
     public DitBlock(DitConfig cfg) : base("block")
     {
         long d = cfg.HiddenSize;
@@ -220,6 +229,7 @@ public sealed class DitFinalLayer : nn.Module
     private readonly Linear linear;
     private readonly Linear? adaLN_modulation;
 
+    /// <summary>The final layer of the shape <paramref name="cfg"/>, zero-initialised.</summary>
     public DitFinalLayer(DitConfig cfg) : base("output_layer")
     {
         norm_final = new BiasFreeLayerNorm(cfg.HiddenSize);

@@ -9,7 +9,7 @@ namespace Sdtt.Models;
 
 /// <summary>A GPT-2-architecture causal language model: token and learned position embeddings (<c>wte</c>, <c>wpe</c>),
 /// pre-LayerNorm blocks <c>h.N</c>, final LayerNorm <c>ln_f</c>, and an output head tied to <c>wte</c> or a separate
-/// <c>lm_head</c>. Parameter names follow HF GPT-2 so <see cref="GptModelFolder"/> loads released GPT-2 checkpoints.
+/// <c>lm_head</c>. Parameter names follow HF GPT-2 so <see cref="Sdtt.IO.GptModelFolder"/> loads released GPT-2 checkpoints.
 /// Besides generation (<see cref="Forward(Tensor, KvCache?, bool)"/> with a <see cref="KvCache"/>) it serves as a judge:
 /// <see cref="TokenLogProbs"/> scores sequences (generative perplexity, LAMBADA, multiple choice) and
 /// <see cref="Features"/> returns the last hidden state (MAUVE).</summary>

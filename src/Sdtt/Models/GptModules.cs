@@ -10,7 +10,7 @@ namespace Sdtt.Models;
 
 /// <summary>Causal self-attention of GPT-2: fused q/k/v projection <c>c_attn</c> [3D, D] (channels [0,D) = q, [D,2D) = k,
 /// [2D,3D) = v, each split into heads), scaled dot-product attention, output projection <c>c_proj</c>. Weights are stored
-/// PyTorch-style [out, in]; HF's Conv1D [in, out] layout is transposed by <see cref="GptModelFolder"/>.</summary>
+/// PyTorch-style [out, in]; HF's Conv1D [in, out] layout is transposed by <see cref="Sdtt.IO.GptModelFolder"/>.</summary>
 public sealed class GptAttention : nn.Module
 {
     private readonly Linear c_attn;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sdtt.Models;
@@ -14,7 +15,8 @@ public static class Subs
         using var scope = NewDisposeScope();
         var logp = MaskedRows(logits, maskIndex);
         var unmasked = xt.ne(maskIndex).unsqueeze(-1);
-        var carry = full_like(logp, NegInfinity).scatter_(-1, xt.unsqueeze(-1), zeros_like(logp[.., .., ..1]));
+        using var negInf = NegInfinity.ToScalar(); // explicit: see ProbabilityShaping
+        var carry = full_like(logp, negInf).scatter_(-1, xt.unsqueeze(-1), zeros_like(logp[.., .., ..1]));
         return where(unmasked, carry, logp).MoveToOuterDisposeScope();
     }
 
@@ -23,7 +25,8 @@ public static class Subs
     {
         using var scope = NewDisposeScope();
         var z = logits.to(ScalarType.Float32).clone();
-        z.select(-1, maskIndex).add_(NegInfinity);
+        using var negInf = NegInfinity.ToScalar();
+        z.select(-1, maskIndex).add_(negInf);
         return (z - z.logsumexp(-1, keepdim: true)).MoveToOuterDisposeScope();
     }
 }

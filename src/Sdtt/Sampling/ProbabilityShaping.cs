@@ -1,3 +1,4 @@
+using TorchSharp;
 using Sdtt.Models;
 using static TorchSharp.torch;
 
@@ -19,12 +20,16 @@ public static class ProbabilityShaping
         if (!(temperature > 0) || double.IsInfinity(temperature)) throw new SdttException($"temperature must be a positive number (got {temperature})");
         if (!(topP > 0 && topP <= 1)) throw new SdttException($"top-p must be in (0, 1] (got {topP})");
         using var scope = NewDisposeScope();
+        // Explicit Scalars: an implicitly converted one can be finalised by the GC while libtorch still reads it
+        // (seen once as "Scalar toFloat: Expected false to be true" inside masked_fill).
+        using var negInf = Subs.NegInfinity.ToScalar();
+        using var tScalar = temperature.ToScalar();
         var lp = logpRows.to(ScalarType.Float32).clone();
-        lp.select(-1, maskIndex).fill_(Subs.NegInfinity);
+        lp.select(-1, maskIndex).fill_(negInf);
         if (temperature != 1.0)
         {
-            lp = lp / temperature;
-            lp.select(-1, maskIndex).fill_(Subs.NegInfinity);
+            lp = lp.div(tScalar);
+            lp.select(-1, maskIndex).fill_(negInf);
             lp = lp - lp.logsumexp(-1, keepdim: true);
         }
         if (topP < 1.0)
@@ -35,8 +40,8 @@ public static class ProbabilityShaping
             var remove = before.gt(topP);
             remove.select(-1, 0).fill_(false);
             var removeOrig = zeros_like(remove).scatter_(-1, order, remove);
-            lp = lp.masked_fill(removeOrig, Subs.NegInfinity);
-            lp.select(-1, maskIndex).fill_(Subs.NegInfinity);
+            lp = lp.masked_fill(removeOrig, negInf);
+            lp.select(-1, maskIndex).fill_(negInf);
             lp = lp - lp.logsumexp(-1, keepdim: true);
         }
         return lp.MoveToOuterDisposeScope();

@@ -28,6 +28,7 @@ public interface IStepUniforms
 /// <summary>Default per-step drawer: one <see cref="IUniformSource.Draw"/> call per chunk.</summary>
 internal sealed class ForwardingStepUniforms(IUniformSource source, long batch, long length, long vocab, ScalarType dtype, Device device) : IStepUniforms
 {
+    /// <inheritdoc />
     public Tensor Draw(Tensor rows) => source.Draw(rows, batch, length, vocab, dtype, device);
 }
 
@@ -43,6 +44,7 @@ public sealed class GeneratorUniformSource : IUniformSource, IDisposable
     /// <summary>The underlying generator (its state is what a checkpoint saves).</summary>
     public Generator Generator => _generator;
 
+    /// <inheritdoc />
     public Tensor Draw(Tensor rows, long batch, long length, long vocab, ScalarType dtype, Device device)
     {
         var u = rand(new[] { rows.shape[0], vocab }, dtype: dtype, generator: _generator);
@@ -50,6 +52,7 @@ public sealed class GeneratorUniformSource : IUniformSource, IDisposable
         using (u) return u.to(device);
     }
 
+    /// <summary>Frees the generator.</summary>
     public void Dispose() => _generator.Dispose();
 }
 
@@ -64,6 +67,7 @@ public sealed class InjectedUniformSource : IUniformSource
     /// <summary>Draws not yet consumed.</summary>
     public int Remaining => _pool.Count;
 
+    /// <inheritdoc />
     public Tensor Draw(Tensor rows, long batch, long length, long vocab, ScalarType dtype, Device device)
     {
         if (_pool.Count == 0) throw new InvalidOperationException("injected uniform pool exhausted");

@@ -126,7 +126,7 @@ public sealed class XoshiroUniformSource : IUniformSource
         // Tensor.bytes of a contiguous CPU tensor is a span over its storage: fill it in place.
         if (dtype == ScalarType.Float64) Fill(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(u.bytes));
         else Fill(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(u.bytes));
-        if (dtype != ScalarType.Float64 && dtype != ScalarType.Float32) { using (u) u = u.to(dtype); }
+        if (dtype != ScalarType.Float64 && dtype != ScalarType.Float32) { var raw = u; using (raw) u = raw.to(dtype); }
         if (device.type == DeviceType.CPU) return u;
         using (u) return u.to(device);
     }
