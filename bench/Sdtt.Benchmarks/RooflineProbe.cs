@@ -18,7 +18,7 @@ public static class RooflineProbe
         int batch = args.Length > 1 ? int.Parse(args[1]) : 8;
         int l = args.Length > 2 ? int.Parse(args[2]) : 128;
         string prec = args.Length > 3 ? args[3] : "fp32";
-        var mode = prec == "bf16" ? DitPrecision.BFloat16 : DitPrecision.Float32;
+        var mode = prec == "bf16" ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
         if (args.Length > 4) set_num_threads(int.Parse(args[4]));
         Console.WriteLine($"threads {get_num_threads()}, {size} batch {batch} L {l} {prec}");
         var (ditCfg, gptCfg) = LatencyBenchmark.Shapes(size, l);

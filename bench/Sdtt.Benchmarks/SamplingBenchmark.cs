@@ -53,7 +53,7 @@ public static class SamplingBenchmark
             var cfg = DitConfig.FromName(name);
             using var model = RandomModel(cfg);
             foreach (int steps in stepsList)
-                foreach (var prec in new[] { DitPrecision.Float32, DitPrecision.BFloat16 })
+                foreach (var prec in new[] { ModelPrecision.Float32, ModelPrecision.BFloat16 })
                 {
                     model.Precision = prec;
                     long[][]? reference = null;
@@ -67,7 +67,7 @@ public static class SamplingBenchmark
                         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
                         bool same = reference is null || reference.Zip(r.Tokens).All(p => p.First.SequenceEqual(p.Second));
                         reference ??= r.Tokens;
-                        Console.WriteLine($"| {name} | {batch}×{cfg.ModelLength} | {steps} | {(prec == DitPrecision.Float32 ? "fp32" : "bf16")} | {(cached ? "cached" : "uncached")} | {r.NetworkCalls} | {r.Elapsed.TotalSeconds:0.00} | {r.TokensPerSecond:0.0} | {cpu:0.00} | {batch * cfg.ModelLength / cpu:0.0} |{(same ? "" : " TOKENS DIFFER")}");
+                        Console.WriteLine($"| {name} | {batch}×{cfg.ModelLength} | {steps} | {(prec == ModelPrecision.Float32 ? "fp32" : "bf16")} | {(cached ? "cached" : "uncached")} | {r.NetworkCalls} | {r.Elapsed.TotalSeconds:0.00} | {r.TokensPerSecond:0.0} | {cpu:0.00} | {batch * cfg.ModelLength / cpu:0.0} |{(same ? "" : " TOKENS DIFFER")}");
                     }
                 }
         }

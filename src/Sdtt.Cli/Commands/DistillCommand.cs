@@ -116,7 +116,7 @@ internal static class DistillCommand
             var run = new DistillationRun(outPath, cfg.Rounds, cfg.Sdtt.Loss);
             if (world.IsRoot()) run.WriteStart(cfg, teacherDir, dataDir);
 
-            teacherModel.Precision = opt.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
+            teacherModel.Precision = opt.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
             using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, run.RoundsDir, ownsModels: true);
             var divName = Divergence.Name(cfg.Sdtt.Loss);
             objective.RoundFinished = (info, _) =>

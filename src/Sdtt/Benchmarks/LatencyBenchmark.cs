@@ -55,16 +55,10 @@ public sealed record LatencyReport(IReadOnlyList<LatencyRow> Rows, IReadOnlyList
 /// chunks of <see cref="LatencyOptions.ChunkRows"/>).</para></summary>
 public static class LatencyBenchmark
 {
-    /// <summary>The 1.3B configuration: D 2048, 16 heads, 21 blocks (DiT 1,297,040,722 parameters with the 50258 vocabulary;
-    /// <see cref="DitConfig.XL"/>'s 24 blocks give 1.45B because the DiT's output layer is untied and it carries adaLN).</summary>
-    public static DitConfig OnePointThreeB => DitConfig.XL with { NBlocks = 21 };
-
     /// <summary>The (DiT, GPT) pair of a size name for sequences of <paramref name="seqLen"/> tokens.</summary>
     public static (DitConfig Dit, GptConfig Gpt) Shapes(string size, int seqLen)
     {
-        var name = size.Trim().ToLowerInvariant();
-        var dit = name is "xl" or "1.3b" ? OnePointThreeB : DitConfig.FromName(name);
-        dit = dit with { ModelLength = seqLen, Dropout = 0 };
+        var dit = DitConfig.FromName(size) with { ModelLength = seqLen, Dropout = 0 };
         var gpt = GptConfig.Matching(dit, GptConfig.Gpt2VocabSize) with { NPositions = seqLen + 1, TieWordEmbeddings = false, Dropout = 0 };
         return (dit, gpt);
     }
@@ -121,7 +115,7 @@ public static class LatencyBenchmark
             foreach (var precision in options.Precisions)
             {
                 cancel.ThrowIfCancellationRequested();
-                var mode = precision == "bf16" ? DitPrecision.BFloat16 : DitPrecision.Float32;
+                var mode = precision == "bf16" ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
                 long bytesNeeded = MemoryEstimate(ditCfg, gptCfg, b, l);
                 if (device.type == DeviceType.CPU && AvailableMemory() is { } avail && bytesNeeded > 0.85 * avail)
                 {
@@ -282,11 +276,11 @@ public static class LatencyBenchmark
     }
 
     /// <summary>Achieved matmul rate (GFLOP/s) on [rows, d] × [d, 4d] in the given precision: the scale of the time estimates.</summary>
-    private static double ProbeGflops(int d, int rows, DitPrecision mode, Device device)
+    private static double ProbeGflops(int d, int rows, ModelPrecision mode, Device device)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var dtype = mode == DitPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        var dtype = mode == ModelPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
         rows = Math.Min(rows, 2048);
         var x = randn(new long[] { rows, d }, dtype: dtype, device: device);
         var w = randn(new long[] { 4L * d, d }, dtype: dtype, device: device);

@@ -22,7 +22,7 @@ public sealed record LatencyOptions
 {
     /// <summary>cpu, cuda, cuda:N or auto.</summary>
     public string Device { get; init; } = "cpu";
-    /// <summary>Model sizes (tiny, demo, small, medium, large, xl = the 1.3B shape).</summary>
+    /// <summary>Model sizes (tiny, demo, small, medium, large, xl, 1.3b: see <see cref="Sdtt.Models.DitConfig.FromName"/>).</summary>
     public IReadOnlyList<string> Sizes { get; init; } = new[] { "demo" };
     /// <summary>Sequences generated at once (the paper: 8).</summary>
     public int Batch { get; init; } = 8;
@@ -59,7 +59,7 @@ public sealed record LatencyOptions
         if (d.StartsWith("cuda") || (d == "auto" && TorchSharp.torch.cuda.is_available()))
             return new LatencyOptions
             {
-                Device = device, Sizes = new[] { "small", "medium", "large", "xl" }, SeqLen = 1024,
+                Device = device, Sizes = new[] { "small", "medium", "large", "1.3b" }, SeqLen = 1024,
                 Steps = new[] { 1024, 512, 256, 128, 64, 32, 16, 8 }, Warmup = 2, Repeats = 5, BudgetSeconds = 1800,
                 Precisions = new[] { "bf16" },
             };

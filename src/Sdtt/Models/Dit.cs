@@ -23,7 +23,7 @@ public sealed class Dit : nn.Module, IDenoiser
     public DitConfig Config { get; }
 
     /// <summary>Numeric mode of linear layers and attention (default float32).</summary>
-    public DitPrecision Precision { get; set; } = DitPrecision.Float32;
+    public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
 
     /// <summary>Builds a model with the reference initialisation (adaLN and output layer zeroed).</summary>
     public Dit(DitConfig config) : base("dit")

@@ -39,8 +39,11 @@ public sealed record DitConfig(
     public static DitConfig Large => new(1536, 16, 24);
     /// <summary>A 1.3B shape for latency studies (D 2048, 16 heads, 24 blocks); the paper does not publish its shape.</summary>
     public static DitConfig XL => new(2048, 16, 24);
+    /// <summary>The paper's 1.3B for latency studies: D 2048, 16 heads, 21 blocks (1,297,040,722 parameters with the 50,258
+    /// vocabulary; <see cref="XL"/>'s 24 blocks give 1.45B because the DiT's output layer is untied and it carries adaLN).</summary>
+    public static DitConfig OnePointThreeB => new(2048, 16, 21);
 
-    /// <summary>Preset by name: tiny, demo, small/sm, medium/md, large, xl/1.3b.</summary>
+    /// <summary>Preset by name: tiny, demo, small/sm, medium/md, large, xl, 1.3b.</summary>
     public static DitConfig FromName(string name) => name.Trim().ToLowerInvariant() switch
     {
         "tiny" => Tiny,
@@ -48,12 +51,13 @@ public sealed record DitConfig(
         "small" or "sm" => Small,
         "medium" or "md" => Medium,
         "large" or "lg" => Large,
-        "xl" or "1.3b" => XL,
-        _ => throw new SdttException($"unknown model size '{name}'; use tiny, demo, small, medium, large or xl"),
+        "xl" => XL,
+        "1.3b" => OnePointThreeB,
+        _ => throw new SdttException($"unknown model size '{name}'; use tiny, demo, small, medium, large, xl or 1.3b"),
     };
 
     /// <summary>Names accepted by <see cref="FromName"/>.</summary>
-    public static IReadOnlyList<string> PresetNames { get; } = new[] { "tiny", "demo", "small", "medium", "large", "xl" };
+    public static IReadOnlyList<string> PresetNames { get; } = new[] { "tiny", "demo", "small", "medium", "large", "xl", "1.3b" };
 
     /// <summary>Exact trainable parameter count (the rotary inv_freq buffer is not a parameter).</summary>
     public long ParameterCount

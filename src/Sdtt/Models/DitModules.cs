@@ -8,8 +8,9 @@ namespace Sdtt.Models;
 // Field names below are the reference state-dict names (e.g. blocks.0.attn_qkv.weight); do not rename them.
 #pragma warning disable IDE1006
 
-/// <summary>Numeric mode of the transformer body. LayerNorm, the residual stream and the SUBS step are always float32.</summary>
-public enum DitPrecision
+/// <summary>Numeric mode of a transformer body (DiT and GPT). LayerNorm, the residual stream, the SUBS step and the returned
+/// logits are always float32.</summary>
+public enum ModelPrecision
 {
     /// <summary>Everything in float32 (parity mode).</summary>
     Float32,
@@ -28,9 +29,9 @@ internal static class DitOps
     }
 
     /// <summary>y = x Wᵀ + b in the requested precision.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, DitPrecision p)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, ModelPrecision p)
     {
-        if (p == DitPrecision.BFloat16)
+        if (p == ModelPrecision.BFloat16)
             return F.linear(x.to(ScalarType.BFloat16), weight.to(ScalarType.BFloat16), bias?.to(ScalarType.BFloat16));
         return F.linear(x.to(weight.dtype), weight, bias);
     }
@@ -176,7 +177,7 @@ public sealed class DitBlock : nn.Module
     }
 
     /// <summary>x [B, L, D] float32 residual stream; c [B, cond] or null for the non-adaptive variant.</summary>
-    public Tensor Forward(Tensor x, Tensor? c, Tensor cosT, Tensor sinT, DitPrecision p, IDictionary<string, Tensor>? trace = null, string prefix = "")
+    public Tensor Forward(Tensor x, Tensor? c, Tensor cosT, Tensor sinT, ModelPrecision p, IDictionary<string, Tensor>? trace = null, string prefix = "")
     {
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         Tensor shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp;
@@ -246,11 +247,6 @@ public sealed class DitFinalLayer : nn.Module
         }
     }
 
-    /// <summary>The [V, D] projection weight.</summary>
-    public Parameter ProjectionWeight => linear.weight!;
-    /// <summary>The [V] projection bias.</summary>
-    public Parameter ProjectionBias => linear.bias!;
-
     /// <summary>The modulated final hidden state [.., D] that enters the vocabulary projection.</summary>
     public Tensor Hidden(Tensor x, Tensor? c, IDictionary<string, Tensor>? trace = null)
     {
@@ -266,5 +262,5 @@ public sealed class DitFinalLayer : nn.Module
     }
 
     /// <summary>Logits for hidden rows of any leading shape, returned in float32.</summary>
-    public Tensor Project(Tensor hidden, DitPrecision p) => DitOps.Linear(hidden, linear.weight!, linear.bias, p).to(ScalarType.Float32);
+    public Tensor Project(Tensor hidden, ModelPrecision p) => DitOps.Linear(hidden, linear.weight!, linear.bias, p).to(ScalarType.Float32);
 }

@@ -37,10 +37,10 @@ public sealed record GptConfig(
     public static GptConfig Medium => FromName("medium");
     /// <summary>The diffusion "large" shape (1536 wide, 16 heads, 24 layers).</summary>
     public static GptConfig Large => FromName("large");
-    /// <summary>The 1.3B latency shape of <see cref="DitConfig.XL"/> (2048 wide, 16 heads, 24 layers).</summary>
+    /// <summary>The shape of <see cref="DitConfig.XL"/> (2048 wide, 16 heads, 24 layers).</summary>
     public static GptConfig XL => FromName("xl");
 
-    /// <summary>Preset by name (tiny, demo, small/sm, medium/md, large/lg, xl/1.3b): the AR model of the same shape as
+    /// <summary>Preset by name (tiny, demo, small/sm, medium/md, large/lg, xl, 1.3b): the AR model of the same shape as
     /// the diffusion preset of that name (<see cref="DitConfig.FromName"/>, the one table of sizes), with GPT-2's vocabulary.</summary>
     public static GptConfig FromName(string name) => Matching(DitConfig.FromName(name), Gpt2VocabSize);
 

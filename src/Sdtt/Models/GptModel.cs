@@ -24,9 +24,9 @@ public sealed class GptModel : nn.Module
     /// <summary>The shape this model was built with.</summary>
     public GptConfig Config { get; }
 
-    /// <summary>Numeric mode: <see cref="DitPrecision.BFloat16"/> runs linear layers and attention in bfloat16
+    /// <summary>Numeric mode: <see cref="ModelPrecision.BFloat16"/> runs linear layers and attention in bfloat16
     /// (LayerNorm, the residual stream and the returned logits stay float32).</summary>
-    public DitPrecision Precision { get; set; } = DitPrecision.Float32;
+    public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
 
     /// <summary>Builds a model with GPT-2's initialisation: weights N(0, 0.02), the two residual output projections of
     /// each block N(0, 0.02/√(2·n_layer)), biases 0, LayerNorm 1/0. Seed with <c>torch.manual_seed</c> beforehand.</summary>

@@ -34,7 +34,7 @@ public sealed class GptAttention : nn.Module
     /// <summary>u [B, L, D] (LayerNorm output) → attention output [B, L, D] in the compute dtype. With a cache, the new keys and
     /// values are appended to <paramref name="cache"/> at its cursor (layer <paramref name="layer"/>) and the queries attend
     /// to every stored position up to their own.</summary>
-    public Tensor Forward(Tensor u, KvCache? cache, int layer, DitPrecision p)
+    public Tensor Forward(Tensor u, KvCache? cache, int layer, ModelPrecision p)
     {
         long b = u.shape[0], l = u.shape[1], d = u.shape[2], hd = d / _heads;
         var qkv = DitOps.Linear(u, c_attn.weight!, c_attn.bias, p).view(b, l, 3, _heads, hd);
@@ -84,7 +84,7 @@ public sealed class GptMlp : nn.Module
     public Linear OutProjection => c_proj;
 
     /// <summary>u [B, L, D] → [B, L, D] in the compute dtype.</summary>
-    public Tensor Forward(Tensor u, DitPrecision p) =>
+    public Tensor Forward(Tensor u, ModelPrecision p) =>
         DitOps.Linear(F.gelu(DitOps.Linear(u, c_fc.weight!, c_fc.bias, p), GELU.Approximate.tanh), c_proj.weight!, c_proj.bias, p);
 }
 
@@ -112,7 +112,7 @@ public sealed class GptBlock : nn.Module
     public IEnumerable<Linear> OutProjections => new[] { attn.OutProjection, mlp.OutProjection };
 
     /// <summary>x [B, L, D] float32 → [B, L, D] float32.</summary>
-    public Tensor Forward(Tensor x, KvCache? cache, int layer, DitPrecision p)
+    public Tensor Forward(Tensor x, KvCache? cache, int layer, ModelPrecision p)
     {
         var a = attn.Forward(ln_1.forward(x), cache, layer, p);
         x = x + F.dropout(a, _dropout, training).to(ScalarType.Float32);

@@ -34,7 +34,7 @@ public sealed class KvCache : IDisposable
         var c = model.Config;
         if (maxLength > c.NPositions)
             throw new SdttException($"a KV cache of {maxLength} positions exceeds the model's n_positions {c.NPositions}");
-        var dtype = model.Precision == DitPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        var dtype = model.Precision == ModelPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
         return new KvCache(c.NLayers, batch, c.NHeads, maxLength, c.HeadDim, dtype, model.Device);
     }
 

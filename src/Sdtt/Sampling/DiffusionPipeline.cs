@@ -40,7 +40,7 @@ public sealed class DiffusionPipeline : IDisposable
         TorchRuntime.EnsureLoaded();
         var dev = TorchRuntime.ResolveDevice(device);
         var model = ModelFolder.LoadDit(dir, dev);
-        if (bf16) model.Precision = DitPrecision.BFloat16;
+        if (bf16) model.Precision = ModelPrecision.BFloat16;
         return new DiffusionPipeline(model, ownsModel: true);
     }
 

@@ -51,8 +51,6 @@ public sealed class TokenConstraint
     /// <summary>Positions fixed in the longest row (the extent of the constraint).</summary>
     public int Extent => _values.Max(r => r.Length);
 
-    /// <summary>Number of fixed positions in sample <paramref name="b"/>.</summary>
-    public int FixedCount(int b) => Row(b).Count(v => v >= 0);
 
     private long[] Row(int b) => _shared ? _values[0] : _values[b];
 

@@ -42,7 +42,7 @@ public sealed class CausalLmObjective : ITrainingObjective
     /// <inheritdoc />
     public Tensor Loss(Tensor batch, TrainingContext ctx)
     {
-        _model.Precision = ctx.Options.Bf16 ? DitPrecision.BFloat16 : DitPrecision.Float32;
+        _model.Precision = ctx.Options.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
         if (batch.shape[1] > _model.Config.NPositions)
             throw new SdttException($"training sequences of {batch.shape[1]} tokens exceed the GPT model's n_positions {_model.Config.NPositions}");
         return _model.Loss(batch);

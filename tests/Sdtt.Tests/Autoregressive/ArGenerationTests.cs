@@ -56,7 +56,7 @@ public class ArGenerationTests
         var tokens = randint(0, 101, new long[] { 2, 10 }, generator: new Generator(4, CPU));
         using var _ = no_grad();
         var f32 = model.Forward(tokens).softmax(-1);
-        model.Precision = DitPrecision.BFloat16;
+        model.Precision = ModelPrecision.BFloat16;
         using var cache = KvCache.For(model, 2, 10);
         Assert.Equal(ScalarType.BFloat16, cache.DType);
         var bf = cat(new[] { model.Forward(tokens[.., ..6], cache), model.Forward(tokens[.., 6..7], cache), model.Forward(tokens[.., 7..], cache) }, 1).softmax(-1);

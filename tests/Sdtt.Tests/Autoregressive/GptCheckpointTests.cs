@@ -175,7 +175,8 @@ public class GptCheckpointTests : IDisposable
             Assert.Equal(cfg.ParameterCount, m.parameters().Sum(p => p.numel()));
             Assert.Equal(cfg, GptConfig.FromJson(cfg.ToJson().ToJsonString()));
         }
-        Assert.Equal(new GptConfig(2048, 16, 24), GptConfig.FromName("1.3b"));
+        Assert.Equal(new GptConfig(2048, 16, 24), GptConfig.FromName("xl"));
+        Assert.Equal(new GptConfig(2048, 16, 21), GptConfig.FromName("1.3b")); // the DiT 1.3B shape: same table
         Assert.Throws<SdttException>(() => GptConfig.FromJson("{\"model_type\":\"mdlm\",\"n_embd\":8,\"n_head\":2,\"n_layer\":1}"));
         Assert.Throws<SdttException>(() => GptConfig.FromJson("{\"n_embd\":10,\"n_head\":3,\"n_layer\":1}"));
     }

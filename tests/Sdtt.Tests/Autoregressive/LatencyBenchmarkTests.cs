@@ -60,8 +60,9 @@ public class LatencyBenchmarkTests : IDisposable
     public void ShapesAreEqualAndTheDiffusionOutputIsNotUniform()
     {
         TorchRuntime.EnsureLoaded();
-        var (dit, gpt) = LatencyBenchmark.Shapes("xl", 1024);
+        var (dit, gpt) = LatencyBenchmark.Shapes("1.3b", 1024);
         Assert.Equal(1_297_040_722L, dit.ParameterCount);
+        Assert.Equal(24, LatencyBenchmark.Shapes("xl", 1024).Dit.NBlocks); // one table: DitConfig.FromName
         Assert.Equal((2048, 16, 21), (gpt.HiddenSize, gpt.NHeads, gpt.NLayers));
         Assert.Equal(1025, gpt.NPositions);
         var (tinyDit, tinyGpt) = LatencyBenchmark.Shapes("tiny", 16);
