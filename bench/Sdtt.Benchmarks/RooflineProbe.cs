@@ -46,6 +46,12 @@ public static class RooflineProbe
             T("gpt project", () => gpt.Project(hid), 50);
             var w = gpt.OutputWeight;
             T("linear [B,D]x[V,D]^T fp32", () => F.linear(hid, w), 50);
+            var wt = w.t().contiguous();
+            var h2 = hid.reshape(batch, -1);
+            T("matmul [B,D]x[D,V] fp32", () => h2.matmul(wt), 50);
+            var wb = w.to(ScalarType.BFloat16); var hb = hid.to(ScalarType.BFloat16);
+            T("linear bf16 weights kept", () => F.linear(hb, wb), 50);
+            T("mv loop? addmm", () => addmm(zeros(batch, w.shape[0]), h2, w.t(), 1f, 1f), 50);
             var logits = randn(batch, gptCfg.VocabSize);
             var opts = new ArGenerationOptions { MaxNewTokens = l };
             T("choose", () => ArGenerator.Choose(logits, opts), 50);

@@ -158,7 +158,7 @@ public static class LatencyBenchmark
                     if (arRuns.Count > 0)
                     {
                         using var gpt = UntrainedGpt(gptCfg, options.Seed, device);
-                        gpt.Precision = mode;
+                        if (mode == ModelPrecision.BFloat16) gpt.KeepWeightsInBFloat16();
                         foreach (var p in arRuns)
                         {
                             if (!Fits(p)) continue;
@@ -177,7 +177,7 @@ public static class LatencyBenchmark
                     if (diffRuns.Count > 0)
                     {
                         using var dit = UntrainedDit(ditCfg, options.Seed, device);
-                        dit.Precision = mode;
+                        if (mode == ModelPrecision.BFloat16) dit.KeepWeightsInBFloat16();
                         foreach (var p in diffRuns)
                         {
                             if (!Fits(p)) continue;
@@ -321,7 +321,7 @@ public static class LatencyBenchmark
         long activations = (long)b * l * dit.HiddenSize * 4L * 16 + (long)Math.Min(b * l, 128) * dit.VocabSize * 8L * 4;
         long kv = 2L * gpt.NLayers * b * (l + 1) * gpt.HiddenSize * 4L;
         long logpCache = Math.Min(1L << 30, (long)b * l * dit.VocabSize * 4L);
-        return weights * 2 + activations + kv + logpCache; // ×2: bf16 copies of the weights made per call
+        return weights + activations + kv + logpCache; // bf16 runs keep their weights in bf16 (no per-call copies)
     }
 
     private static long? AvailableMemory()

@@ -25,6 +25,18 @@ public sealed class Dit : nn.Module, IDenoiser
     /// <summary>Numeric mode of linear layers and attention (default float32).</summary>
     public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
 
+    /// <summary>Inference in bfloat16 with the weights kept in bfloat16: casts the attention, MLP and vocabulary-projection
+    /// weights once (instead of on every call, as <see cref="ModelPrecision.BFloat16"/> alone does for training, where the
+    /// float32 weights are the optimizer's master copy) and sets <see cref="Precision"/>. Embedding, adaLN, time embedding
+    /// and norms stay float32. Inference only: do not train or save the model afterwards.</summary>
+    public void KeepWeightsInBFloat16()
+    {
+        using var _ = no_grad();
+        foreach (var block in blocks) block.CastLinearWeights(ScalarType.BFloat16);
+        output_layer.CastLinearWeights(ScalarType.BFloat16);
+        Precision = ModelPrecision.BFloat16;
+    }
+
     /// <summary>Builds a model with the reference initialisation (adaLN and output layer zeroed).</summary>
     public Dit(DitConfig config) : base("dit")
     {

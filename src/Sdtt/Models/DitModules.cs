@@ -176,6 +176,14 @@ public sealed class DitBlock : nn.Module
         }
     }
 
+    /// <summary>Stores the attention and MLP weights in <paramref name="dtype"/> (adaLN and norms stay float32).</summary>
+    internal void CastLinearWeights(ScalarType dtype)
+    {
+        attn_qkv.to(dtype);
+        attn_out.to(dtype);
+        mlp.to(dtype);
+    }
+
     /// <summary>x [B, L, D] float32 residual stream; c [B, cond] or null for the non-adaptive variant.</summary>
     public Tensor Forward(Tensor x, Tensor? c, Tensor cosT, Tensor sinT, ModelPrecision p, IDictionary<string, Tensor>? trace = null, string prefix = "")
     {
@@ -246,6 +254,9 @@ public sealed class DitFinalLayer : nn.Module
             adaLN_modulation.bias!.zero_();
         }
     }
+
+    /// <summary>Stores the vocabulary projection in <paramref name="dtype"/> (adaLN and norm stay float32).</summary>
+    internal void CastLinearWeights(ScalarType dtype) => linear.to(dtype);
 
     /// <summary>The modulated final hidden state [.., D] that enters the vocabulary projection.</summary>
     public Tensor Hidden(Tensor x, Tensor? c, IDictionary<string, Tensor>? trace = null)

@@ -28,6 +28,17 @@ public sealed class GptModel : nn.Module
     /// (LayerNorm, the residual stream and the returned logits stay float32).</summary>
     public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
 
+    /// <summary>Inference in bfloat16 with the weights kept in bfloat16: casts the block projections and an untied head once
+    /// (instead of on every call) and sets <see cref="Precision"/>; embeddings, a tied head and LayerNorms stay float32.
+    /// Inference only: do not train or save the model afterwards.</summary>
+    public void KeepWeightsInBFloat16()
+    {
+        using var _ = no_grad();
+        foreach (var block in h) block.CastLinearWeights(ScalarType.BFloat16);
+        lm_head?.to(ScalarType.BFloat16);
+        Precision = ModelPrecision.BFloat16;
+    }
+
     /// <summary>Builds a model with GPT-2's initialisation: weights N(0, 0.02), the two residual output projections of
     /// each block N(0, 0.02/√(2·n_layer)), biases 0, LayerNorm 1/0. Seed with <c>torch.manual_seed</c> beforehand.</summary>
     public GptModel(GptConfig config) : base("gpt2")

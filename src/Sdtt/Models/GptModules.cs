@@ -31,6 +31,9 @@ public sealed class GptAttention : nn.Module
     /// <summary>Output projection (its weight gets the scaled GPT-2 initialisation).</summary>
     public Linear OutProjection => c_proj;
 
+    /// <summary>Stores the projections in <paramref name="dtype"/>.</summary>
+    internal void CastLinearWeights(ScalarType dtype) { c_attn.to(dtype); c_proj.to(dtype); }
+
     /// <summary>u [B, L, D] (LayerNorm output) → attention output [B, L, D] in the compute dtype. With a cache, the new keys and
     /// values are appended to <paramref name="cache"/> at its cursor (layer <paramref name="layer"/>) and the queries attend
     /// to every stored position up to their own.</summary>
@@ -83,6 +86,9 @@ public sealed class GptMlp : nn.Module
     /// <summary>Output projection (its weight gets the scaled GPT-2 initialisation).</summary>
     public Linear OutProjection => c_proj;
 
+    /// <summary>Stores the projections in <paramref name="dtype"/>.</summary>
+    internal void CastLinearWeights(ScalarType dtype) { c_fc.to(dtype); c_proj.to(dtype); }
+
     /// <summary>u [B, L, D] → [B, L, D] in the compute dtype.</summary>
     public Tensor Forward(Tensor u, ModelPrecision p) =>
         DitOps.Linear(F.gelu(DitOps.Linear(u, c_fc.weight!, c_fc.bias, p), GELU.Approximate.tanh), c_proj.weight!, c_proj.bias, p);
@@ -110,6 +116,9 @@ public sealed class GptBlock : nn.Module
 
     /// <summary>The two output projections (c_proj of attention and MLP).</summary>
     public IEnumerable<Linear> OutProjections => new[] { attn.OutProjection, mlp.OutProjection };
+
+    /// <summary>Stores the attention and MLP projections in <paramref name="dtype"/> (LayerNorms stay float32).</summary>
+    internal void CastLinearWeights(ScalarType dtype) { attn.CastLinearWeights(dtype); mlp.CastLinearWeights(dtype); }
 
     /// <summary>x [B, L, D] float32 → [B, L, D] float32.</summary>
     public Tensor Forward(Tensor x, KvCache? cache, int layer, ModelPrecision p)

@@ -34,13 +34,13 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     /// <summary>Loads a model folder (config.json + model.safetensors) onto <paramref name="device"/> ("cpu", "cuda",
-    /// "auto"), in eval mode; <paramref name="bf16"/> runs linear layers and attention in bfloat16.</summary>
+    /// "auto"), in eval mode; <paramref name="bf16"/> runs linear layers and attention in bfloat16 with the weights stored in bfloat16.</summary>
     public static DiffusionPipeline Load(string dir, string device = "cpu", bool bf16 = false)
     {
         TorchRuntime.EnsureLoaded();
         var dev = TorchRuntime.ResolveDevice(device);
         var model = ModelFolder.LoadDit(dir, dev);
-        if (bf16) model.Precision = ModelPrecision.BFloat16;
+        if (bf16) model.KeepWeightsInBFloat16();
         return new DiffusionPipeline(model, ownsModel: true);
     }
 
