@@ -53,14 +53,15 @@ internal static class BenchCommand
     private static Command Latency()
     {
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto (the defaults of the other options depend on it)", DefaultValueFactory = _ => "cpu" };
-        var sizes = new Option<string?>("--sizes") { Description = "Comma-separated sizes: tiny, demo, small, medium, large, xl (1.3B: D 2048, 16 heads, 21 blocks). CPU default: demo; CUDA: small,medium,large,xl" };
-        var batch = new Option<int?>("--batch") { Description = "Sequences per batch (default 8, as the paper)" };
+        var sizes = new Option<string?>("--sizes") { Description = "Comma-separated sizes: tiny, demo, small, medium, large, xl (D 2048, 24 blocks), 1.3b (the paper's 1.3B: D 2048, 16 heads, 21 blocks). CPU default: demo; CUDA: small,medium,large,1.3b" };
+        var batch = new Option<string?>("--batch") { Description = "Comma-separated batch sizes, measured in one run (CPU default 1,8; CUDA 8, as the paper)" };
         var seqLen = new Option<int?>("--seq-len") { Description = "Tokens per sequence (CPU default 128; CUDA 1024)" };
         var steps = new Option<string?>("--steps") { Description = "Comma-separated diffusion step counts (CPU default 16,8,4,2,1; CUDA 1024,…,8)" };
         var repeats = new Option<int?>("--repeats") { Description = "Timed runs per configuration; the median is reported (CPU default 3; CUDA 5)" };
         var warmup = new Option<int?>("--warmup") { Description = "Untimed runs once per model and method before its first configuration (CPU default 1; CUDA 2)" };
         var precision = new Option<string?>("--precision") { Description = "fp32, bf16 or both (same precision on both sides; CPU default fp32, CUDA bf16)" };
-        var methods = new Option<string?>("--methods") { Description = "Comma-separated: reveal-first, diffusion (ancestral), diffusion-cached, ar-kv, ar-nocache (default: reveal-first, diffusion, ar-kv)" };
+        var sampler = new Option<string?>("--sampler") { Description = "Comma-separated diffusion samplers timed side by side: reveal-first, ancestral (reference), ancestral-cached (default: reveal-first,ancestral)" };
+        var methods = new Option<string?>("--methods") { Description = "Comma-separated: reveal-first, ancestral, ancestral-cached, ar-kv, ar-nocache (default: reveal-first, ancestral, ar-kv)" };
         var cachedOnly = new Option<bool>("--cached-only") { Description = "Diffusion: only the cached sampler (plus AR)" };
         var uncachedOnly = new Option<bool>("--uncached-only") { Description = "Diffusion: only the uncached sampler (plus AR)" };
         var arNoCache = new Option<bool>("--ar-nocache") { Description = "Also time AR without the KV cache (quadratic; slow)" };
@@ -70,7 +71,7 @@ internal static class BenchCommand
         var chunkRows = new Option<int>("--chunk-rows") { Description = "Masked rows per output-layer chunk in the diffusion sampler (0 = 128 on CPU, 2048 on CUDA)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for latency.csv and latency.png (default bench-latency)" };
         var cmd = new Command("latency", "Time diffusion sampling (uncached and cached) at several step counts against AR generation with a KV cache, untrained models of equal size")
-            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, chunkRows, outDir };
+            { device, sizes, batch, seqLen, steps, repeats, warmup, precision, sampler, methods, cachedOnly, uncachedOnly, arNoCache, budget, seed, threads, chunkRows, outDir };
         cmd.SetGuardedAction(parse =>
         {
             TorchRuntime.EnsureLoaded();
@@ -78,7 +79,7 @@ internal static class BenchCommand
             TorchRuntime.ResolveDevice(dev);
             var o = LatencyOptions.ForDevice(dev);
             if (parse.GetValue(sizes) is { } sz) o = o with { Sizes = Split(sz, "--sizes") };
-            if (parse.GetValue(batch) is { } bt) o = o with { Batch = bt };
+            if (parse.GetValue(batch) is { } bt) o = o with { Batches = Split(bt, "--batch").Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new SdttException($"--batch: '{x}' is not an integer")).ToArray() };
             if (parse.GetValue(seqLen) is { } sl) o = o with { SeqLen = sl };
             if (parse.GetValue(steps) is { } st) o = o with { Steps = Split(st, "--steps").Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new SdttException($"--steps: '{x}' is not an integer")).ToArray() };
             if (parse.GetValue(repeats) is { } rp) o = o with { Repeats = rp };
@@ -86,6 +87,12 @@ internal static class BenchCommand
             if (parse.GetValue(precision) is { } pr)
                 o = o with { Precisions = pr.Trim().ToLowerInvariant() == "both" ? new[] { "fp32", "bf16" } : Split(pr.ToLowerInvariant(), "--precision") };
             var ms = parse.GetValue(methods) is { } m ? Split(m, "--methods").Select(LatencyOptions.ParseMethod).ToList() : o.Methods.ToList();
+            if (parse.GetValue(sampler) is { } sm)
+            {
+                var diffusion = Split(sm, "--sampler").Select(x => LatencyOptions.ParseMethod(x) is var k && LatencyOptions.IsDiffusion(k) ? k
+                    : throw new SdttException($"--sampler: '{x}' is not a diffusion sampler (reveal-first, ancestral, ancestral-cached)")).ToList();
+                ms = diffusion.Concat(ms.Where(k => !LatencyOptions.IsDiffusion(k))).ToList();
+            }
             if (parse.GetValue(cachedOnly) && parse.GetValue(uncachedOnly)) throw new SdttException("--cached-only and --uncached-only exclude each other");
             if (parse.GetValue(cachedOnly)) ms.Remove(LatencyMethod.Diffusion);
             if (parse.GetValue(uncachedOnly)) ms.Remove(LatencyMethod.DiffusionCached);
@@ -96,7 +103,7 @@ internal static class BenchCommand
             o.Validate();
             Sdtt.IO.OutputPath.RequireFolder(o.OutDir!); // before the benchmark, not after it
 
-            Console.Error.WriteLine($"bench latency: sizes {string.Join(",", o.Sizes)}, batch {o.Batch}, {o.SeqLen} tokens, steps {string.Join(",", o.Steps)}, " +
+            Console.Error.WriteLine($"bench latency: sizes {string.Join(",", o.Sizes)}, batch {string.Join(",", o.Batches)}, {o.SeqLen} tokens, steps {string.Join(",", o.Steps)}, " +
                 $"{o.Warmup} warm-up + {o.Repeats} timed runs, {string.Join("+", o.Precisions)}, methods {string.Join(",", o.Methods.Select(LatencyOptions.MethodName))}, budget {o.BudgetSeconds:F0} s per size");
             var report = LatencyBenchmark.Run(o, line => Console.Error.WriteLine("bench: " + line));
 

@@ -12,6 +12,7 @@ namespace Sdtt.Benchmarks;
 
 /// <summary>One measured configuration.</summary>
 /// <param name="Size">Size name.</param>
+/// <param name="Batch">Sequences generated at once.</param>
 /// <param name="Precision">fp32 or bf16 (both sides).</param>
 /// <param name="Method">What was timed.</param>
 /// <param name="Steps">Diffusion steps (null for AR).</param>
@@ -22,7 +23,7 @@ namespace Sdtt.Benchmarks;
 /// <param name="TokensPerSecond">Batch·L / median.</param>
 /// <param name="NetworkCalls">Network (trunk) calls of the last timed run (diffusion) or forward passes (AR).</param>
 /// <param name="SpeedupVsArKv">AR-with-KV-cache median / this median at the same size and precision (null if AR-KV missing).</param>
-public sealed record LatencyRow(string Size, string Precision, LatencyMethod Method, int? Steps, long Parameters,
+public sealed record LatencyRow(string Size, int Batch, string Precision, LatencyMethod Method, int? Steps, long Parameters,
     double MedianMs, double MinMs, double MaxMs, double TokensPerSecond, int NetworkCalls, double? SpeedupVsArKv);
 
 /// <summary>The benchmark's outcome: rows, notes about skipped work, and the settings used.</summary>
@@ -35,7 +36,7 @@ public sealed record LatencyReport(IReadOnlyList<LatencyRow> Rows, IReadOnlyList
         var sb = new StringBuilder("size,precision,method,steps,parameters,batch,seq_len,ms_median,ms_min,ms_max,tokens_per_s,network_calls,speedup_vs_ar_kv\n");
         foreach (var r in Rows)
             sb.AppendLine(string.Join(",", r.Size, r.Precision, LatencyOptions.MethodName(r.Method), r.Steps?.ToString(CultureInfo.InvariantCulture) ?? "",
-                r.Parameters, Options.Batch, Options.SeqLen, F(r.MedianMs), F(r.MinMs), F(r.MaxMs), F(r.TokensPerSecond), r.NetworkCalls,
+                r.Parameters, r.Batch, Options.SeqLen, F(r.MedianMs), F(r.MinMs), F(r.MaxMs), F(r.TokensPerSecond), r.NetworkCalls,
                 r.SpeedupVsArKv is { } s ? s.ToString("0.####", CultureInfo.InvariantCulture) : ""));
         return sb.ToString();
         static string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
@@ -101,7 +102,7 @@ public static class LatencyBenchmark
         var rows = new List<LatencyRow>();
         var notes = new List<string>();
         void Note(string s) { notes.Add(s); log!("note: " + s); }
-        int b = options.Batch, l = options.SeqLen;
+        int l = options.SeqLen;
         if (device.type == DeviceType.CPU && LoadAverage() is { } load0)
         {
             Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores, {get_num_threads()} libtorch threads");
@@ -110,6 +111,7 @@ public static class LatencyBenchmark
         }
 
         foreach (var size in options.Sizes)
+        foreach (var b in options.Batches)
         {
             var (ditCfg, gptCfg) = Shapes(size, l);
             foreach (var precision in options.Precisions)
@@ -123,12 +125,12 @@ public static class LatencyBenchmark
                     continue;
                 }
                 double gflops = ProbeGflops(ditCfg.HiddenSize, b * l, mode, device);
-                var plan = Plan(options, ditCfg, gptCfg, gflops);
+                var plan = Plan(options, b, ditCfg, gptCfg, gflops);
                 double budget = options.BudgetSeconds > 0 ? options.BudgetSeconds : double.PositiveInfinity;
                 double spent = 0;
                 var calib = new Dictionary<bool, (double Spent, double Estimated)>(); // per family (AR / diffusion)
                 var warmed = new HashSet<LatencyMethod>();
-                log($"{size} {precision}: DiT {ditCfg.ParameterCount:N0} / GPT {gptCfg.ParameterCount:N0} parameters, " +
+                log($"{size} batch {b} {precision}: DiT {ditCfg.ParameterCount:N0} / GPT {gptCfg.ParameterCount:N0} parameters, " +
                     $"probe {gflops:F0} GFLOP/s, estimated {plan.Sum(p => p.EstimatedSeconds) * options.Repeats:F0} s for everything (FLOP model)");
 
                 var planned = new List<PlannedRun>();
@@ -139,7 +141,7 @@ public static class LatencyBenchmark
                     double cost = p.EstimatedSeconds * (options.Repeats + (firstOfMethod.Contains(p.Method) ? 0 : options.Warmup));
                     if (cumulative + cost > budget)
                     {
-                        Note($"{size} {precision}: skipped {Describe(p)} (estimated {cost:F0} s; budget {budget:F0} s per size, raise --budget)");
+                        Note($"{size} batch {b} {precision}: skipped {Describe(p)} (estimated {cost:F0} s; budget {budget:F0} s per size, raise --budget)");
                         continue;
                     }
                     cumulative += cost;
@@ -213,7 +215,7 @@ public static class LatencyBenchmark
                     double est = p.EstimatedSeconds * n * factor;
                     if (spent + est > budget)
                     {
-                        Note($"{size} {precision}: skipped {Describe(p)} (estimated {est:F0} s from the runs so far, {Math.Max(0, budget - spent):F0} s of the --budget left)");
+                        Note($"{size} batch {b} {precision}: skipped {Describe(p)} (estimated {est:F0} s from the runs so far, {Math.Max(0, budget - spent):F0} s of the --budget left)");
                         return false;
                     }
                     return true;
@@ -223,7 +225,7 @@ public static class LatencyBenchmark
                 {
                     var sorted = times.OrderBy(x => x).ToList();
                     double median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : 0.5 * (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]);
-                    var row = new LatencyRow(size, precision, p.Method, p.Steps, parameters, median, sorted[0], sorted[^1],
+                    var row = new LatencyRow(size, b, precision, p.Method, p.Steps, parameters, median, sorted[0], sorted[^1],
                         b * (double)l / (median / 1000.0), calls, null);
                     sizeRows.Add(row);
                     double runSeconds = lastTotalSeconds;
@@ -231,7 +233,7 @@ public static class LatencyBenchmark
                     bool isAr = p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache;
                     calib.TryGetValue(isAr, out var c);
                     calib[isAr] = (c.Spent + times.Sum() / 1000.0, c.Estimated + p.EstimatedSeconds * times.Count);
-                    log($"{size} {precision} {Describe(p)}: median {median:F1} ms ({row.TokensPerSecond:F0} tokens/s, {calls} network calls)");
+                    log($"{size} batch {b} {precision} {Describe(p)}: median {median:F1} ms ({row.TokensPerSecond:F0} tokens/s, {calls} network calls)");
                 }
             }
         }
@@ -252,10 +254,10 @@ public static class LatencyBenchmark
     private static string Describe(PlannedRun p) => LatencyOptions.MethodName(p.Method) + (p.Steps is { } s ? $" @ {s} steps" : "");
 
     /// <summary>AR-KV first, then (per step count, smallest first) uncached and cached diffusion, then AR without cache.</summary>
-    private static List<PlannedRun> Plan(LatencyOptions o, DitConfig dit, GptConfig gpt, double gflops)
+    private static List<PlannedRun> Plan(LatencyOptions o, int batch, DitConfig dit, GptConfig gpt, double gflops)
     {
         double rate = gflops * 1e9;
-        long b = o.Batch, l = o.SeqLen, d = dit.HiddenSize, n = dit.NBlocks, v = dit.VocabSize;
+        long b = batch, l = o.SeqLen, d = dit.HiddenSize, n = dit.NBlocks, v = dit.VocabSize;
         double trunkPerToken = 24.0 * d * d * n + 4.0 * l * d * n;
         double rowOut = 2.0 * d * v + 100.0 * v;                // output layer + SUBS and exponential race per masked row
         double diffStep = b * l * trunkPerToken + b * l / 2.0 * rowOut;

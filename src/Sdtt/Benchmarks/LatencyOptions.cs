@@ -24,8 +24,9 @@ public sealed record LatencyOptions
     public string Device { get; init; } = "cpu";
     /// <summary>Model sizes (tiny, demo, small, medium, large, xl, 1.3b: see <see cref="Sdtt.Models.DitConfig.FromName"/>).</summary>
     public IReadOnlyList<string> Sizes { get; init; } = new[] { "demo" };
-    /// <summary>Sequences generated at once (the paper: 8).</summary>
-    public int Batch { get; init; } = 8;
+    /// <summary>Batch sizes, each measured in the same run (sequences generated at once; the paper: 8). CPU default 1 and 8:
+    /// batch 1 is where diffusion's fixed step count pays off against memory-bound AR decoding, batch 8 the paper's setting.</summary>
+    public IReadOnlyList<int> Batches { get; init; } = new[] { 1, 8 };
     /// <summary>Tokens per sequence L (AR generates L tokens after a BOS; diffusion samples L positions).</summary>
     public int SeqLen { get; init; } = 128;
     /// <summary>Diffusion step counts.</summary>
@@ -61,12 +62,15 @@ public sealed record LatencyOptions
             {
                 Device = device, Sizes = new[] { "small", "medium", "large", "1.3b" }, SeqLen = 1024,
                 Steps = new[] { 1024, 512, 256, 128, 64, 32, 16, 8 }, Warmup = 2, Repeats = 5, BudgetSeconds = 1800,
-                Precisions = new[] { "bf16" },
+                Precisions = new[] { "bf16" }, Batches = new[] { 8 },
             };
         return new LatencyOptions { Device = device };
     }
 
-    /// <summary>Parses a method name (diffusion, diffusion-cached, ar-kv, ar-nocache).</summary>
+    /// <summary>Whether a method is a diffusion sampler (rather than an AR decode).</summary>
+    public static bool IsDiffusion(LatencyMethod m) => m is LatencyMethod.DiffusionRevealFirst or LatencyMethod.Diffusion or LatencyMethod.DiffusionCached;
+
+    /// <summary>Parses a method name: a sampler's registry name (reveal-first, ancestral, ancestral-cached), ar-kv or ar-nocache.</summary>
     public static LatencyMethod ParseMethod(string s) => s.Trim().ToLowerInvariant() switch
     {
         "reveal-first" or "diffusion-reveal-first" => LatencyMethod.DiffusionRevealFirst,
@@ -74,15 +78,15 @@ public sealed record LatencyOptions
         "diffusion-cached" or "ancestral-cached" or "mdlm-cached" or "cached" => LatencyMethod.DiffusionCached,
         "ar-kv" or "ar" or "kv" => LatencyMethod.ArKv,
         "ar-nocache" or "ar-no-cache" => LatencyMethod.ArNoCache,
-        _ => throw new SdttException($"unknown method '{s}'; use reveal-first, diffusion (ancestral), diffusion-cached (ancestral-cached), ar-kv or ar-nocache"),
+        _ => throw new SdttException($"unknown method '{s}'; use reveal-first, ancestral, ancestral-cached, ar-kv or ar-nocache"),
     };
 
     /// <summary>The short name of a method.</summary>
     public static string MethodName(LatencyMethod m) => m switch
     {
         LatencyMethod.DiffusionRevealFirst => "reveal-first",
-        LatencyMethod.Diffusion => "diffusion",
-        LatencyMethod.DiffusionCached => "diffusion-cached",
+        LatencyMethod.Diffusion => "ancestral",
+        LatencyMethod.DiffusionCached => "ancestral-cached",
         LatencyMethod.ArKv => "ar-kv",
         _ => "ar-nocache",
     };
@@ -91,7 +95,7 @@ public sealed record LatencyOptions
     public LatencyOptions Validate()
     {
         if (Sizes.Count == 0) throw new SdttException("--sizes: give at least one size");
-        if (Batch < 1) throw new SdttException($"--batch must be ≥ 1 (got {Batch})");
+        if (Batches.Count == 0 || Batches.Any(b => b < 1)) throw new SdttException($"--batch: give batch sizes ≥ 1 (got {string.Join(",", Batches)})");
         if (SeqLen < 2) throw new SdttException($"--seq-len must be ≥ 2 (got {SeqLen})");
         if (Steps.Count == 0 || Steps.Any(s => s < 1)) throw new SdttException("--steps: give positive step counts");
         if (Warmup < 0) throw new SdttException($"--warmup must be ≥ 0 (got {Warmup})");

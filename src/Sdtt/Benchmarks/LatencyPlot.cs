@@ -15,12 +15,12 @@ public static class LatencyPlot
         var steps = rows.Where(r => r.Steps is not null).Select(r => r.Steps!.Value).Distinct().OrderBy(s => s).ToList();
         if (steps.Count == 0) steps = report.Options.Steps.OrderBy(s => s).ToList();
         double xMin = Math.Log2(steps[0]) - 0.3, xMax = Math.Log2(steps[^1]) + 0.3;
-        var groups = rows.GroupBy(r => (r.Size, r.Precision)).ToList();
+        var groups = rows.GroupBy(r => (r.Size, r.Batch, r.Precision)).ToList();
         bool many = groups.Count > 1;
         int colorIndex = 0;
         foreach (var g in groups)
         {
-            string prefix = many ? $"{g.Key.Size} {g.Key.Precision} " : "";
+            string prefix = many ? $"{g.Key.Size} b{g.Key.Batch} {g.Key.Precision} " : "";
             foreach (var method in new[] { LatencyMethod.DiffusionRevealFirst, LatencyMethod.Diffusion, LatencyMethod.DiffusionCached })
             {
                 var pts = g.Where(r => r.Method == method && r.Steps is not null).OrderBy(r => r.Steps).ToList();
@@ -60,7 +60,7 @@ public static class LatencyPlot
         plt.Axes.Left.TickGenerator = yt;
         plt.Axes.SetLimits(xMin, xMax, Math.Log10(ms.Min()) - 0.15, Math.Log10(ms.Max()) + 0.15);
         var o = report.Options;
-        plt.Title($"latency, batch {o.Batch}, {o.SeqLen} tokens, {report.DeviceName} ({report.Threads} thread{(report.Threads == 1 ? "" : "s")}), untrained models");
+        plt.Title($"latency, batch {string.Join(",", o.Batches)}, {o.SeqLen} tokens, {report.DeviceName} ({report.Threads} thread{(report.Threads == 1 ? "" : "s")}), untrained models");
         plt.XLabel("diffusion sampling steps (log scale)");
         plt.YLabel("ms per batch (log scale)");
         plt.ShowLegend(Alignment.UpperLeft);

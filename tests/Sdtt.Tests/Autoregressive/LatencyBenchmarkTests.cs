@@ -21,7 +21,7 @@ public class LatencyBenchmarkTests : IDisposable
     {
         var o = new LatencyOptions
         {
-            Sizes = new[] { "tiny" }, Batch = 2, SeqLen = 12, Steps = new[] { 4, 2 }, Warmup = 1, Repeats = 2, BudgetSeconds = 0,
+            Sizes = new[] { "tiny" }, Batches = new[] { 2 }, SeqLen = 12, Steps = new[] { 4, 2 }, Warmup = 1, Repeats = 2, BudgetSeconds = 0,
             Methods = new[] { LatencyMethod.Diffusion, LatencyMethod.DiffusionCached, LatencyMethod.ArKv, LatencyMethod.ArNoCache },
             OutDir = _dir,
         };
@@ -49,10 +49,10 @@ public class LatencyBenchmarkTests : IDisposable
     [Fact]
     public void SkipsWorkOverTheBudgetWithANote()
     {
-        var o = new LatencyOptions { Sizes = new[] { "tiny" }, Batch = 1, SeqLen = 8, Steps = new[] { 1_000_000 }, Warmup = 0, Repeats = 1, BudgetSeconds = 5 };
+        var o = new LatencyOptions { Sizes = new[] { "tiny" }, Batches = new[] { 1 }, SeqLen = 8, Steps = new[] { 1_000_000 }, Warmup = 0, Repeats = 1, BudgetSeconds = 5 };
         var report = LatencyBenchmark.Run(o);
         Assert.DoesNotContain(report.Rows, r => r.Steps == 1_000_000);
-        Assert.Contains(report.Notes, n => n.Contains("skipped diffusion @ 1000000 steps"));
+        Assert.Contains(report.Notes, n => n.Contains("skipped ancestral @ 1000000 steps"));
         Assert.Contains(report.Rows, r => r.Method == LatencyMethod.ArKv);
     }
 

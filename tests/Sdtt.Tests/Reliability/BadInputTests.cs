@@ -89,6 +89,8 @@ public class BadInputTests(BadInputFixture fx) : IClassFixture<BadInputFixture>
         // bench, eval, prepare, pipeline
         { "bench latency --sizes tiny --steps 1 --repeats 1 --out {file}", "is a file", "" },
         { "bench latency --sizes tiny --steps 1 --repeats 1 --out {file}/sub", "{file} is a file", "" },
+        { "bench latency --sizes tiny --steps 1 --repeats 1 --sampler ar-kv", "--sampler: 'ar-kv' is not a diffusion sampler", "" },
+        { "bench latency --sizes tiny --steps 1 --repeats 1 --batch 0", "--batch: give batch sizes ≥ 1", "" },
         { "eval --model {teacher} --steps 2 --num-samples 2 --out {file}/r.json", "{file} is a file", "" },
         { "eval --model {teacher} --steps 2 --num-samples 2 --save-samples {file}/s.jsonl", "--save-samples", "" },
         { "eval --model {teacher} --steps 2000000000", "--steps must be in", "" },
