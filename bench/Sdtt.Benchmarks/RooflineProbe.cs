@@ -25,9 +25,11 @@ public static class RooflineProbe
         using var _ = no_grad();
         double T(string name, Func<Tensor> f, int reps = 20)
         {
-            f().Dispose(); f().Dispose();
+            // Every call in its own dispose scope: intermediates left to the finaliser would time the GC, not the op.
+            void Once() { using var scope = NewDisposeScope(); f().Dispose(); }
+            Once(); Once();
             var sw = Stopwatch.StartNew();
-            for (int i = 0; i < reps; i++) f().Dispose();
+            for (int i = 0; i < reps; i++) Once();
             double ms = sw.Elapsed.TotalMilliseconds / reps;
             Console.WriteLine($"{name,-34} {ms,9:0.000} ms");
             return ms;
@@ -85,6 +87,13 @@ public static class RooflineProbe
             T("layer_norm", () => F.layer_norm(u, new[] { d }, null, null, 1e-5), 20);
             var sh = randn(batch, d);
             T("modulate", () => u * (sh.unsqueeze(1) + 1) + sh.unsqueeze(1), 20);
+            T("u * u", () => u * u, 20);
+            T("u + 1", () => u + 1, 20);
+            T("u * bcast", () => u * sh.unsqueeze(1), 20);
+            var shc = sh.unsqueeze(1).expand(batch, l, d).contiguous();
+            T("u * full-shaped", () => u * shc, 20);
+            T("addcmul modulate", () => sh.unsqueeze(1).addcmul(u, sh.unsqueeze(1) + 1, 1), 20);
+            T("u.clone", () => u.clone(), 20);
             var big = randn(batch, l, 4 * d);
             T("gelu tanh [BL,4D]", () => F.gelu(big, TorchSharp.Modules.GELU.Approximate.tanh), 20);
             var w3 = randn(3 * d, d);

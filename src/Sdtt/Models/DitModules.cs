@@ -21,11 +21,15 @@ public enum ModelPrecision
 /// <summary>Shared numeric helpers of the DiT blocks.</summary>
 internal static class DitOps
 {
-    /// <summary>LayerNorm without bias, in float32, eps 1e-5, times weight.</summary>
+    // Held for the process: an implicit Scalar argument can be finalised while libtorch still reads it.
+    internal static readonly Scalar One = 1.0.ToScalar();
+    internal static readonly Scalar MinusOne = (-1.0).ToScalar();
+
+    /// <summary>LayerNorm without bias, in float32, eps 1e-5, times weight (one fused kernel: the weight goes into layer_norm).</summary>
     public static Tensor Norm(Tensor x, Parameter weight)
     {
         var d = x.shape[^1];
-        return F.layer_norm(x.to(ScalarType.Float32), new[] { d }, null, null, 1e-5) * weight.to(ScalarType.Float32);
+        return F.layer_norm(x.to(ScalarType.Float32), new[] { d }, weight.to(ScalarType.Float32), null, 1e-5);
     }
 
     /// <summary>y = x Wᵀ + b in the requested precision.</summary>
@@ -36,8 +40,13 @@ internal static class DitOps
         return F.linear(x.to(weight.dtype), weight, bias);
     }
 
-    /// <summary>x (1 + scale) + shift with scale/shift [B, D] broadcast over positions.</summary>
-    public static Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => x * (scale.unsqueeze(1) + 1) + shift.unsqueeze(1);
+    /// <summary>x (1 + scale) + shift with scale/shift [B, D] broadcast over positions, as one pass over x (addcmul) instead
+    /// of two: the trunk is small enough that every extra pass over [B, L, D] shows in the step time.</summary>
+    public static Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => shift.unsqueeze(1).addcmul(x, scale.unsqueeze(1) + One, One);
+
+    /// <summary>x + gate ⊙ y (gate [B, D] broadcast over positions) in float32, as one pass (addcmul).</summary>
+    public static Tensor GatedResidual(Tensor x, Tensor gate, Tensor y) =>
+        x.addcmul(gate.unsqueeze(1), y.dtype == ScalarType.Float32 ? y : y.to(ScalarType.Float32), One);
 }
 
 /// <summary>The token embedding: a raw [V, D] parameter named <c>embedding</c>.</summary>
@@ -132,14 +141,21 @@ public sealed class RotaryEmbedding : nn.Module
     }
 
     /// <summary>Half-split (GPT-NeoX) rotation of x [B, L, H, hd] with tables [L, hd/2].</summary>
-    public static Tensor Apply(Tensor x, Tensor cosT, Tensor sinT)
+    public static Tensor Apply(Tensor x, Tensor cosT, Tensor sinT) => Rotate(x, cosT.unsqueeze(1), sinT.unsqueeze(1));
+
+    /// <summary>The rotation of q and k together: x [B, L, 2, H, hd] (a view of the fused qkv projection) with tables
+    /// [L, hd/2]; half the kernel launches of rotating q and k one by one.</summary>
+    public static Tensor ApplyQk(Tensor x, Tensor cosT, Tensor sinT) => Rotate(x, cosT.unsqueeze(1).unsqueeze(1), sinT.unsqueeze(1).unsqueeze(1));
+
+    private static Tensor Rotate(Tensor x, Tensor c, Tensor s)
     {
         long half = x.shape[^1] / 2;
-        var x1 = x[.., .., .., ..(int)half];
-        var x2 = x[.., .., .., (int)half..];
-        var c = cosT.unsqueeze(1).to(x.dtype);
-        var s = sinT.unsqueeze(1).to(x.dtype);
-        return cat(new[] { x1 * c - x2 * s, x2 * c + x1 * s }, -1);
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        c = c.to(x.dtype);
+        s = s.to(x.dtype);
+        // [x1 c − x2 s, x2 c + x1 s]: two products and two fused multiply-adds, written into one output.
+        return cat(new[] { (x1 * c).addcmul_(x2, s, DitOps.MinusOne), (x2 * c).addcmul_(x1, s, DitOps.One) }, -1);
     }
 }
 
@@ -207,9 +223,10 @@ public sealed class DitBlock : nn.Module
         var qkv = DitOps.Linear(u, attn_qkv.weight!, null, p);
         if (trace != null) trace[prefix + "qkv"] = qkv.detach().clone();
         var parts = qkv.view(b, l, 3, _heads, d / _heads);
-        var q = RotaryEmbedding.Apply(parts[.., .., 0], cosT, sinT);
-        var k = RotaryEmbedding.Apply(parts[.., .., 1], cosT, sinT);
-        var v = parts[.., .., 2];
+        var qk = RotaryEmbedding.ApplyQk(parts.narrow(2, 0, 2), cosT, sinT);
+        var q = qk.select(2, 0);
+        var k = qk.select(2, 1);
+        var v = parts.select(2, 2);
         if (trace != null) trace[prefix + "qkv_rotary"] = stack(new[] { q, k, v }, 2).detach().clone();
         var attn = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
             .transpose(1, 2).reshape(b, l, d);
@@ -217,7 +234,7 @@ public sealed class DitBlock : nn.Module
         var proj = DitOps.Linear(attn, attn_out.weight!, null, p);
         if (trace != null) trace[prefix + "attn_proj"] = proj.detach().clone();
         proj = F.dropout(proj, _dropout, training);
-        x = adaptive ? x + (gateMsa.unsqueeze(1) * proj).to(ScalarType.Float32) : x + proj.to(ScalarType.Float32);
+        x = adaptive ? DitOps.GatedResidual(x, gateMsa, proj) : x + proj.to(ScalarType.Float32);
 
         u = norm2.forward(x);
         if (adaptive) u = DitOps.Modulate(u, shiftMlp, scaleMlp);
@@ -225,7 +242,7 @@ public sealed class DitBlock : nn.Module
         var w2 = (Linear)mlp[2];
         var hidden = F.gelu(DitOps.Linear(u, w0.weight!, w0.bias, p), GELU.Approximate.tanh);
         var y = F.dropout(DitOps.Linear(hidden, w2.weight!, w2.bias, p), _dropout, training);
-        x = adaptive ? x + (gateMlp.unsqueeze(1) * y).to(ScalarType.Float32) : x + y.to(ScalarType.Float32);
+        x = adaptive ? DitOps.GatedResidual(x, gateMlp, y) : x + y.to(ScalarType.Float32);
         if (trace != null) trace[prefix + "out"] = x.detach().clone();
         return x;
     }
