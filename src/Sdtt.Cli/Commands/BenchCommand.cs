@@ -108,6 +108,7 @@ internal static class BenchCommand
             var report = LatencyBenchmark.Run(o, line => Console.Error.WriteLine("bench: " + line));
 
             Console.WriteLine(LatencyTable.Markdown(report));
+            Console.WriteLine(LatencyTable.RooflineMarkdown(report));
             foreach (var n in report.Notes) Console.WriteLine("note: " + n);
             Console.WriteLine($"device {report.DeviceName}, {report.Threads} threads, total {report.Elapsed.TotalSeconds:F0} s; wrote {Path.Combine(o.OutDir!, "latency.csv")}" +
                 (report.Rows.Count > 0 ? $" and {Path.Combine(o.OutDir!, "latency.png")}" : ""));

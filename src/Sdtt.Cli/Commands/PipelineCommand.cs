@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using Sdtt.Evaluation;
 using Spectre.Console;
 
@@ -20,7 +21,7 @@ internal static class PipelineCommand
     /// <param name="TaskMetrics">Also run LAMBADA, multiple choice and NELBO on each model (not per step count).</param>
     internal sealed record Preset(string TrainConfig, string DistillConfig, int SeqLen, int TrainSteps, int ArSteps,
         int TeacherSteps, int Rounds, int StepsPerRound, int EvalSamples, int ArBaselineSteps = 0, int PilotSamples = 0,
-        bool TaskMetrics = false, int TaskLimit = 0, int Draws = 16, int MaxSamples = 128);
+        bool TaskMetrics = false, int TaskLimit = 0, int Draws = 16, int MaxSamples = 128, double ArLr = 0, int ArWarmup = 0);
 
     internal static readonly Dictionary<string, Preset> Presets = new()
     {
@@ -31,7 +32,10 @@ internal static class PipelineCommand
         // Results you can trust at CPU scale (docs/results.md): ≈ 70 min on this 2-core EPYC by the estimate in
         // docs/evaluation.md. Teacher 64 steps → 4 rounds → students at 32, 16, 8, 4.
         ["quality"] = new("demo", "demo", 128, 800, 800, 64, 4, 60, 64, ArBaselineSteps: 800, PilotSamples: 16,
-            TaskMetrics: true, TaskLimit: 64, Draws: 16),
+            TaskMetrics: true, TaskLimit: 64, Draws: 16,
+            // The GPTs at the demo preset's lr 1e-3 tripped the divergence guard at step 30 (grad norm 213 vs 1.87 running)
+            // over 800 steps; 3e-4 with a 50-step warm-up is GPT-2's own range at this batch size.
+            ArLr: 3e-4, ArWarmup: 50),
     };
 
     public static Command Create()
@@ -136,12 +140,12 @@ internal static class PipelineCommand
         Stage(stage++, "pre-train the MDLM teacher", Path.Combine(mdlm, "model", "model.safetensors"), force, mdlm,
             "train", "--config", p.TrainConfig, "--data", data, "--out", mdlm, "--device", device, "--set", $"max_steps={p.TrainSteps}");
         Stage(stage++, "train the autoregressive judge", Path.Combine(ar, "model", "model.safetensors"), force, ar,
-            "train", "--model-type", "ar", "--config", p.TrainConfig, "--data", data, "--out", ar, "--device", device, "--set", $"max_steps={p.ArSteps}");
+            ["train", "--model-type", "ar", "--config", p.TrainConfig, "--data", data, "--out", ar, "--device", device, "--set", $"max_steps={p.ArSteps}", .. ArSets(p)]);
         var arModel = Path.Combine(ar, "model");
         if (p.ArBaselineSteps > 0)
             Stage(stage++, "train the AR baseline (another seed; judged by the stage-3 model)", Path.Combine(arBase, "model", "model.safetensors"), force, arBase,
-                "train", "--model-type", "ar", "--config", p.TrainConfig, "--data", data, "--out", arBase, "--device", device,
-                "--set", $"max_steps={p.ArBaselineSteps}", "--set", "seed=2");
+                ["train", "--model-type", "ar", "--config", p.TrainConfig, "--data", data, "--out", arBase, "--device", device,
+                "--set", $"max_steps={p.ArBaselineSteps}", "--set", "seed=2", .. ArSets(p)]);
         // Done when every round left its student (read from disk: the folder names carry the step counts).
         var distilled = StudentRounds(sdtt).Count >= p.Rounds ? StudentRounds(sdtt)[^1].Dir : Path.Combine(sdtt, "rounds", "not-finished");
         Stage(stage++, "distill with SDTT", Path.Combine(distilled, "model.safetensors"), force, sdtt,
@@ -249,6 +253,10 @@ internal static class PipelineCommand
     }
 
     /// <summary>Runs one stage through the tool's own command tree unless <paramref name="doneMarker"/> already exists.</summary>
+    /// <summary>The preset's learning-rate settings of the AR models (none when it keeps the config's).</summary>
+    private static string[] ArSets(Preset p) =>
+        p.ArLr > 0 ? ["--set", $"lr={p.ArLr.ToString(CultureInfo.InvariantCulture)}", "--set", $"warmup_steps={p.ArWarmup}"] : [];
+
     private static void Stage(int number, string title, string? doneMarker, bool force, string? stageDir, params string[] args)
     {
         var line = "sdtt " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a));

@@ -24,20 +24,32 @@ namespace Sdtt.Benchmarks;
 /// <param name="NetworkCalls">Network (trunk) calls of the last timed run (diffusion) or forward passes (AR).</param>
 /// <param name="SpeedupVsArKv">AR-with-KV-cache median / this median at the same size and precision (null if AR-KV missing).</param>
 public sealed record LatencyRow(string Size, int Batch, string Precision, LatencyMethod Method, int? Steps, long Parameters,
-    double MedianMs, double MinMs, double MaxMs, double TokensPerSecond, int NetworkCalls, double? SpeedupVsArKv);
+    double MedianMs, double MinMs, double MaxMs, double TokensPerSecond, int NetworkCalls, double? SpeedupVsArKv)
+{
+    /// <summary>The speedup over AR-KV that the two rooflines of the same run predict (<see cref="Roofline"/>; null
+    /// without an AR-KV row or a trunk measurement).</summary>
+    public double? PredictedSpeedupVsArKv { get; init; }
+}
 
 /// <summary>The benchmark's outcome: rows, notes about skipped work, and the settings used.</summary>
 public sealed record LatencyReport(IReadOnlyList<LatencyRow> Rows, IReadOnlyList<string> Notes, LatencyOptions Options,
     string DeviceName, int Threads, TimeSpan Elapsed)
 {
+    /// <summary>The rooflines of each size × batch × precision measured in this run.</summary>
+    public IReadOnlyList<RooflineRow> Rooflines { get; init; } = Array.Empty<RooflineRow>();
+
+    /// <summary>The CPU model and its SIMD flags (or the device name off the CPU).</summary>
+    public string CpuDescription { get; init; } = "";
+
     /// <summary>CSV with a header (invariant culture).</summary>
     public string ToCsv()
     {
-        var sb = new StringBuilder("size,precision,method,steps,parameters,batch,seq_len,ms_median,ms_min,ms_max,tokens_per_s,network_calls,speedup_vs_ar_kv\n");
+        var sb = new StringBuilder("size,precision,method,steps,parameters,batch,seq_len,ms_median,ms_min,ms_max,tokens_per_s,network_calls,speedup_vs_ar_kv,predicted_speedup_vs_ar_kv\n");
         foreach (var r in Rows)
             sb.AppendLine(string.Join(",", r.Size, r.Precision, LatencyOptions.MethodName(r.Method), r.Steps?.ToString(CultureInfo.InvariantCulture) ?? "",
                 r.Parameters, r.Batch, Options.SeqLen, F(r.MedianMs), F(r.MinMs), F(r.MaxMs), F(r.TokensPerSecond), r.NetworkCalls,
-                r.SpeedupVsArKv is { } s ? s.ToString("0.####", CultureInfo.InvariantCulture) : ""));
+                r.SpeedupVsArKv is { } s ? s.ToString("0.####", CultureInfo.InvariantCulture) : "",
+                r.PredictedSpeedupVsArKv is { } q ? q.ToString("0.####", CultureInfo.InvariantCulture) : ""));
         return sb.ToString();
         static string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
     }
@@ -99,154 +111,208 @@ public static class LatencyBenchmark
         if (options.Threads > 0) set_num_threads(options.Threads);
         var device = TorchRuntime.ResolveDevice(options.Device);
         var total = Stopwatch.StartNew();
-        var rows = new List<LatencyRow>();
-        var notes = new List<string>();
-        void Note(string s) { notes.Add(s); log!("note: " + s); }
-        int l = options.SeqLen;
-        if (device.type == DeviceType.CPU && LoadAverage() is { } load0)
+        var run = new RunState(options, device, log, cancel);
+        if (device.type == DeviceType.CPU)
         {
-            Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores, {get_num_threads()} libtorch threads");
-            if (double.TryParse(load0.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var l1) && l1 > Environment.ProcessorCount && get_num_threads() > 1)
-                Note("the machine is busy: multi-threaded libtorch timings become erratic when other processes compete for the cores (small ops suffer most, i.e. AR decoding); consider --threads 1");
+            var cpu = CpuInfo.Current;
+            run.Note($"CPU {cpu}");
+            if (options.Precisions.Contains("bf16") && !cpu.HasNativeBf16)
+                run.Note("this CPU has no native bf16 (avx512_bf16, amx_bf16): libtorch emulates bf16 through fp32, so bf16 is expected to be slower here and the default stays fp32");
+            if (LoadAverage() is { } load0)
+            {
+                run.Note($"CPU load average at start {load0} on {Environment.ProcessorCount} cores, {get_num_threads()} libtorch threads");
+                if (double.TryParse(load0.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var l1) && l1 > Environment.ProcessorCount && get_num_threads() > 1)
+                    run.Note("the machine is busy: multi-threaded libtorch timings become erratic when other processes compete for the cores (small ops suffer most, i.e. AR decoding); consider --threads 1");
+            }
         }
+        double copy = Roofline.CopyGBps(device);
+        log($"copy bandwidth {copy:F1} GB/s (64 MB tensor copy, read + write)");
 
         foreach (var size in options.Sizes)
         foreach (var b in options.Batches)
+        foreach (var precision in options.Precisions)
         {
-            var (ditCfg, gptCfg) = Shapes(size, l);
-            foreach (var precision in options.Precisions)
-            {
-                cancel.ThrowIfCancellationRequested();
-                var mode = precision == "bf16" ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
-                long bytesNeeded = MemoryEstimate(ditCfg, gptCfg, b, l);
-                if (device.type == DeviceType.CPU && AvailableMemory() is { } avail && bytesNeeded > 0.85 * avail)
-                {
-                    Note($"{size} {precision}: skipped, needs about {bytesNeeded / 1e9:F1} GB but {avail / 1e9:F1} GB are available");
-                    continue;
-                }
-                double gflops = ProbeGflops(ditCfg.HiddenSize, b * l, mode, device);
-                var plan = Plan(options, b, ditCfg, gptCfg, gflops);
-                double budget = options.BudgetSeconds > 0 ? options.BudgetSeconds : double.PositiveInfinity;
-                double spent = 0;
-                var calib = new Dictionary<bool, (double Spent, double Estimated)>(); // per family (AR / diffusion)
-                var warmed = new HashSet<LatencyMethod>();
-                log($"{size} batch {b} {precision}: DiT {ditCfg.ParameterCount:N0} / GPT {gptCfg.ParameterCount:N0} parameters, " +
-                    $"probe {gflops:F0} GFLOP/s, estimated {plan.Sum(p => p.EstimatedSeconds) * options.Repeats:F0} s for everything (FLOP model)");
-
-                var planned = new List<PlannedRun>();
-                var firstOfMethod = new HashSet<LatencyMethod>();
-                double cumulative = 0;
-                foreach (var p in plan)
-                {
-                    double cost = p.EstimatedSeconds * (options.Repeats + (firstOfMethod.Contains(p.Method) ? 0 : options.Warmup));
-                    if (cumulative + cost > budget)
-                    {
-                        Note($"{size} batch {b} {precision}: skipped {Describe(p)} (estimated {cost:F0} s; budget {budget:F0} s per size, raise --budget)");
-                        continue;
-                    }
-                    cumulative += cost;
-                    firstOfMethod.Add(p.Method);
-                    planned.Add(p);
-                }
-                if (!planned.Any(p => p.Method == LatencyMethod.ArKv) && options.Methods.Contains(LatencyMethod.ArKv))
-                    Note($"{size} {precision}: AR with KV cache did not fit the budget, so no speedups are reported");
-
-                var sizeRows = new List<LatencyRow>();
-                try
-                {
-                    // AR first (its time is the reference of the speedups), then diffusion; one model in memory at a time.
-                    var arRuns = planned.Where(p => p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache).ToList();
-                    var diffRuns = planned.Except(arRuns).ToList();
-                    if (arRuns.Count > 0)
-                    {
-                        using var gpt = UntrainedGpt(gptCfg, options.Seed, device);
-                        if (mode == ModelPrecision.BFloat16) gpt.KeepWeightsInBFloat16();
-                        foreach (var p in arRuns)
-                        {
-                            if (!Fits(p)) continue;
-                            var opts = new ArGenerationOptions { MaxNewTokens = l, Seed = options.Seed, UseCache = p.Method == LatencyMethod.ArKv };
-                            var (times, calls) = Time(options.Repeats, WarmupFor(p), () =>
-                            {
-                                using var scope = NewDisposeScope();
-                                var prompt = ArGenerator.BosPrompt(b, device);
-                                var outp = ArGenerator.Generate(gpt, prompt, opts, cancellation: cancel);
-                                _ = outp.cpu();
-                                return l;
-                            }, cancel);
-                            Add(p, times, calls, gptCfg.ParameterCount);
-                        }
-                    }
-                    if (diffRuns.Count > 0)
-                    {
-                        using var dit = UntrainedDit(ditCfg, options.Seed, device);
-                        if (mode == ModelPrecision.BFloat16) dit.KeepWeightsInBFloat16();
-                        foreach (var p in diffRuns)
-                        {
-                            if (!Fits(p)) continue;
-                            bool reveal = p.Method == LatencyMethod.DiffusionRevealFirst;
-                            ISampler sampler = reveal ? new RevealFirstSampler() : new AncestralSampler();
-                            var so = new SamplingOptions
-                            {
-                                Steps = p.Steps!.Value, NumSamples = b, SeqLen = l, Seed = options.Seed,
-                                Cached = p.Method == LatencyMethod.DiffusionCached,
-                                Precision = reveal ? CategoricalPrecision.Float64 : CategoricalPrecision.Float32,
-                                ChunkRows = options.ChunkRows > 0 ? options.ChunkRows : device.type == DeviceType.CPU ? 128 : 2048,
-                                Cancellation = cancel,
-                            };
-                            var (times, calls) = Time(options.Repeats, WarmupFor(p), () => sampler.Sample(dit, so).NetworkCalls, cancel);
-                            Add(p, times, calls, ditCfg.ParameterCount);
-                        }
-                    }
-                }
-                catch (Exception e) when (IsOutOfMemory(e))
-                {
-                    Note($"{size} {precision}: stopped, out of memory ({e.Message.Split('\n')[0]})");
-                }
-                var ar = sizeRows.FirstOrDefault(r => r.Method == LatencyMethod.ArKv);
-                rows.AddRange(sizeRows.Select(r => r with { SpeedupVsArKv = ar is null ? null : ar.MedianMs / r.MedianMs }));
-
-                int WarmupFor(PlannedRun p) => warmed.Add(p.Method) ? options.Warmup : 0;
-
-                bool Fits(PlannedRun p)
-                {
-                    bool ar = p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache;
-                    double factor = calib.TryGetValue(ar, out var c) && c.Estimated > 0 ? Math.Max(0.05, c.Spent / c.Estimated) : 1.0;
-                    int n = options.Repeats + (warmed.Contains(p.Method) ? 0 : options.Warmup);
-                    double est = p.EstimatedSeconds * n * factor;
-                    if (spent + est > budget)
-                    {
-                        Note($"{size} batch {b} {precision}: skipped {Describe(p)} (estimated {est:F0} s from the runs so far, {Math.Max(0, budget - spent):F0} s of the --budget left)");
-                        return false;
-                    }
-                    return true;
-                }
-
-                void Add(PlannedRun p, List<double> times, int calls, long parameters)
-                {
-                    var sorted = times.OrderBy(x => x).ToList();
-                    double median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : 0.5 * (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]);
-                    var row = new LatencyRow(size, b, precision, p.Method, p.Steps, parameters, median, sorted[0], sorted[^1],
-                        b * (double)l / (median / 1000.0), calls, null);
-                    sizeRows.Add(row);
-                    double runSeconds = lastTotalSeconds;
-                    spent += runSeconds;
-                    bool isAr = p.Method is LatencyMethod.ArKv or LatencyMethod.ArNoCache;
-                    calib.TryGetValue(isAr, out var c);
-                    calib[isAr] = (c.Spent + times.Sum() / 1000.0, c.Estimated + p.EstimatedSeconds * times.Count);
-                    log($"{size} batch {b} {precision} {Describe(p)}: median {median:F1} ms ({row.TokensPerSecond:F0} tokens/s, {calls} network calls)");
-                }
-            }
+            cancel.ThrowIfCancellationRequested();
+            MeasureConfiguration(run, size, b, precision, copy);
         }
         total.Stop();
-        if (device.type == DeviceType.CPU && LoadAverage() is { } load1) Note($"CPU load average at the end {load1}");
-        var report = new LatencyReport(rows, notes, options, device.ToString(), get_num_threads(), total.Elapsed);
+        if (device.type == DeviceType.CPU && LoadAverage() is { } load1) run.Note($"CPU load average at the end {load1}");
+        var report = new LatencyReport(run.Rows, run.Notes, options, device.ToString(), get_num_threads(), total.Elapsed)
+        {
+            Rooflines = run.Rooflines,
+            CpuDescription = device.type == DeviceType.CPU ? CpuInfo.Current.ToString() : device.ToString(),
+        };
         if (options.OutDir is { } dir)
         {
             Directory.CreateDirectory(dir);
-            WriteAtomic(Path.Combine(dir, "latency.csv"), report.ToCsv());
-            if (rows.Count > 0) LatencyPlot.Write(report, Path.Combine(dir, "latency.png"));
+            IO.AtomicFile.WriteAllText(Path.Combine(dir, "latency.csv"), report.ToCsv());
+            if (run.Rows.Count > 0) LatencyPlot.Write(report, Path.Combine(dir, "latency.png"));
         }
         return report;
+    }
+
+    /// <summary>What a run accumulates: its settings, rows, roofline rows and notes.</summary>
+    private sealed class RunState(LatencyOptions options, Device device, Action<string> log, CancellationToken cancel)
+    {
+        public LatencyOptions Options { get; } = options;
+        public Device Device { get; } = device;
+        public Action<string> Log { get; } = log;
+        public CancellationToken Cancel { get; } = cancel;
+        public List<LatencyRow> Rows { get; } = new();
+        public List<RooflineRow> Rooflines { get; } = new();
+        public List<string> Notes { get; } = new();
+        public void Note(string s) { Notes.Add(s); Log("note: " + s); }
+    }
+
+    /// <summary>One size × batch × precision: plan within the budget, time AR then diffusion, measure the trunk, and add
+    /// the rows (with speedups against AR-KV) and the roofline row.</summary>
+    private static void MeasureConfiguration(RunState run, string size, int b, string precision, double copyGBps)
+    {
+        var options = run.Options;
+        int l = options.SeqLen;
+        var (ditCfg, gptCfg) = Shapes(size, l);
+        var mode = precision == "bf16" ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
+        long bytesNeeded = MemoryEstimate(ditCfg, gptCfg, b, l);
+        if (run.Device.type == DeviceType.CPU && AvailableMemory() is { } avail && bytesNeeded > 0.85 * avail)
+        {
+            run.Note($"{size} {precision}: skipped, needs about {bytesNeeded / 1e9:F1} GB but {avail / 1e9:F1} GB are available");
+            return;
+        }
+        double gflops = Roofline.MatmulGflops(ditCfg.HiddenSize, b * l, mode, run.Device);
+        var budget = new Budget(options, $"{size} batch {b} {precision}", run.Note);
+        var planned = budget.Select(Plan(options, b, ditCfg, gptCfg, gflops));
+        run.Log($"{size} batch {b} {precision}: DiT {ditCfg.ParameterCount:N0} / GPT {gptCfg.ParameterCount:N0} parameters, " +
+            $"matmul {gflops:F0} GFLOP/s, estimated {planned.Sum(p => p.EstimatedSeconds) * options.Repeats:F0} s (FLOP model)");
+        if (!planned.Any(p => p.Method == LatencyMethod.ArKv) && options.Methods.Contains(LatencyMethod.ArKv))
+            run.Note($"{size} {precision}: AR with KV cache did not fit the budget, so no speedups are reported");
+
+        var rows = new List<LatencyRow>();
+        double trunkMs = double.NaN;
+        try
+        {
+            // AR first (its time is the reference of the speedups), then diffusion; one model in memory at a time.
+            var arRuns = planned.Where(p => !LatencyOptions.IsDiffusion(p.Method)).ToList();
+            if (arRuns.Count > 0)
+            {
+                using var gpt = UntrainedGpt(gptCfg, options.Seed, run.Device);
+                if (mode == ModelPrecision.BFloat16) gpt.KeepWeightsInBFloat16();
+                foreach (var p in arRuns.Where(budget.Fits))
+                {
+                    var opts = new ArGenerationOptions { MaxNewTokens = l, Seed = options.Seed, UseCache = p.Method == LatencyMethod.ArKv };
+                    var timing = Time(options.Repeats, budget.WarmupFor(p), () =>
+                    {
+                        using var scope = NewDisposeScope();
+                        var outp = ArGenerator.Generate(gpt, ArGenerator.BosPrompt(b, run.Device), opts, cancellation: run.Cancel);
+                        _ = outp.cpu();
+                        return l;
+                    }, run.Cancel);
+                    rows.Add(budget.Record(p, timing, size, b, precision, gptCfg.ParameterCount, l, run.Log));
+                }
+            }
+            var diffRuns = planned.Where(p => LatencyOptions.IsDiffusion(p.Method)).ToList();
+            if (diffRuns.Count > 0)
+            {
+                using var dit = UntrainedDit(ditCfg, options.Seed, run.Device);
+                if (mode == ModelPrecision.BFloat16) dit.KeepWeightsInBFloat16();
+                trunkMs = Roofline.TrunkMs(dit, b, l);
+                foreach (var p in diffRuns.Where(budget.Fits))
+                {
+                    var sampler = SamplerRegistry.Get(LatencyOptions.MethodName(p.Method));
+                    var so = new SamplingOptions
+                    {
+                        Steps = p.Steps!.Value, NumSamples = b, SeqLen = l, Seed = options.Seed,
+                        Cached = p.Method == LatencyMethod.DiffusionCached,
+                        Precision = p.Method == LatencyMethod.DiffusionRevealFirst ? CategoricalPrecision.Float64 : CategoricalPrecision.Float32,
+                        ChunkRows = options.ChunkRows > 0 ? options.ChunkRows : run.Device.type == DeviceType.CPU ? 128 : 2048,
+                        Cancellation = run.Cancel,
+                    };
+                    var timing = Time(options.Repeats, budget.WarmupFor(p), () => sampler.Sample(dit, so).NetworkCalls, run.Cancel);
+                    rows.Add(budget.Record(p, timing, size, b, precision, ditCfg.ParameterCount, l, run.Log));
+                }
+            }
+        }
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            run.Note($"{size} {precision}: stopped, out of memory ({e.Message.Split('\n')[0]})");
+        }
+
+        var ar = rows.FirstOrDefault(r => r.Method == LatencyMethod.ArKv);
+        var roof = new RooflineRow(size, b, precision, copyGBps, gflops, trunkMs,
+            Roofline.TrunkFlops(ditCfg, b, l) / (trunkMs / 1000.0) / 1e9, Roofline.ArWeightBytes(gptCfg, mode), ar is null ? null : ar.MedianMs / l);
+        if (!double.IsNaN(trunkMs)) run.Rooflines.Add(roof);
+        double? predictedAr = ar is null ? null : Roofline.PredictArMs(roof, gptCfg, l);
+        run.Rows.AddRange(rows.Select(r =>
+        {
+            double? predicted = null;
+            if (predictedAr is { } pa && LatencyOptions.IsDiffusion(r.Method) && !double.IsNaN(trunkMs))
+                predicted = pa / Roofline.PredictDiffusionMs(roof, ditCfg, r.Method, r.Steps!.Value, r.NetworkCalls, l);
+            else if (r.Method == LatencyMethod.ArKv && predictedAr is not null) predicted = 1.0;
+            return r with { SpeedupVsArKv = ar is null ? null : ar.MedianMs / r.MedianMs, PredictedSpeedupVsArKv = predicted };
+        }));
+        if (!double.IsNaN(trunkMs))
+            run.Log($"{size} batch {b} {precision}: trunk {trunkMs:F1} ms = {roof.TrunkGflops:F0} GFLOP/s ({roof.TrunkFraction:P0} of the matmul rate)" +
+                (roof.ArAchievedGBps is { } gb ? $"; AR-KV reads {gb:F1} GB/s of weights ({roof.ArBandwidthFraction:P0} of the copy bandwidth)" : ""));
+    }
+
+    /// <summary>The time budget of one configuration: skips planned work that the FLOP model says would not fit, then,
+    /// once runs have been timed, rescales the estimates of each family (AR, diffusion) by what was measured so far.</summary>
+    private sealed class Budget(LatencyOptions options, string label, Action<string> note)
+    {
+        private readonly double _limit = options.BudgetSeconds > 0 ? options.BudgetSeconds : double.PositiveInfinity;
+        private readonly Dictionary<bool, (double Spent, double Estimated)> _calibration = new();
+        private readonly HashSet<LatencyMethod> _warmed = new();
+        private double _spent;
+
+        /// <summary>The planned runs whose estimate (with warm-up once per method) fits the budget, in plan order.</summary>
+        public List<PlannedRun> Select(List<PlannedRun> plan)
+        {
+            var kept = new List<PlannedRun>();
+            var firstOfMethod = new HashSet<LatencyMethod>();
+            double cumulative = 0;
+            foreach (var p in plan)
+            {
+                double cost = p.EstimatedSeconds * (options.Repeats + (firstOfMethod.Contains(p.Method) ? 0 : options.Warmup));
+                if (cumulative + cost > _limit)
+                {
+                    note($"{label}: skipped {Describe(p)} (estimated {cost:F0} s; budget {_limit:F0} s per size, raise --budget)");
+                    continue;
+                }
+                cumulative += cost;
+                firstOfMethod.Add(p.Method);
+                kept.Add(p);
+            }
+            return kept;
+        }
+
+        /// <summary>Warm-up runs for <paramref name="p"/>: the option's count the first time a method runs, then 0.</summary>
+        public int WarmupFor(PlannedRun p) => _warmed.Add(p.Method) ? options.Warmup : 0;
+
+        /// <summary>Whether <paramref name="p"/> still fits, from the runs measured so far (a note when it does not).</summary>
+        public bool Fits(PlannedRun p)
+        {
+            bool ar = !LatencyOptions.IsDiffusion(p.Method);
+            double factor = _calibration.TryGetValue(ar, out var c) && c.Estimated > 0 ? Math.Max(0.05, c.Spent / c.Estimated) : 1.0;
+            int n = options.Repeats + (_warmed.Contains(p.Method) ? 0 : options.Warmup);
+            double est = p.EstimatedSeconds * n * factor;
+            if (_spent + est <= _limit) return true;
+            note($"{label}: skipped {Describe(p)} (estimated {est:F0} s from the runs so far, {Math.Max(0, _limit - _spent):F0} s of the --budget left)");
+            return false;
+        }
+
+        /// <summary>The row of a timed run; charges its wall time (warm-up included) to the budget.</summary>
+        public LatencyRow Record(PlannedRun p, Timing t, string size, int b, string precision, long parameters, int l, Action<string> log)
+        {
+            var sorted = t.Ms.OrderBy(x => x).ToList();
+            double median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : 0.5 * (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]);
+            var row = new LatencyRow(size, b, precision, p.Method, p.Steps, parameters, median, sorted[0], sorted[^1],
+                b * (double)l / (median / 1000.0), t.Calls, null);
+            _spent += t.TotalSeconds;
+            bool ar = !LatencyOptions.IsDiffusion(p.Method);
+            _calibration.TryGetValue(ar, out var c);
+            _calibration[ar] = (c.Spent + t.Ms.Sum() / 1000.0, c.Estimated + p.EstimatedSeconds * t.Ms.Count);
+            log($"{size} batch {b} {precision} {Describe(p)}: median {median:F1} ms ({row.TokensPerSecond:F0} tokens/s, {t.Calls} network calls)");
+            return row;
+        }
     }
 
     private sealed record PlannedRun(LatencyMethod Method, int? Steps, double EstimatedSeconds);
@@ -277,30 +343,11 @@ public static class LatencyBenchmark
         return plan;
     }
 
-    /// <summary>Achieved matmul rate (GFLOP/s) on [rows, d] × [d, 4d] in the given precision: the scale of the time estimates.</summary>
-    private static double ProbeGflops(int d, int rows, ModelPrecision mode, Device device)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var dtype = mode == ModelPrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
-        rows = Math.Min(rows, 2048);
-        var x = randn(new long[] { rows, d }, dtype: dtype, device: device);
-        var w = randn(new long[] { 4L * d, d }, dtype: dtype, device: device);
-        _ = nn.functional.linear(x, w).sum().to(ScalarType.Float32).item<float>();
-        var sw = Stopwatch.StartNew();
-        int reps = 0;
-        while (sw.Elapsed.TotalSeconds < 0.3 || reps < 2)
-        {
-            _ = nn.functional.linear(x, w).sum().to(ScalarType.Float32).item<float>();
-            reps++;
-        }
-        return 2.0 * rows * d * 4.0 * d * reps / sw.Elapsed.TotalSeconds / 1e9;
-    }
+    /// <summary>Timed runs (ms each), the calls of the last one, and the wall time of all runs including warm-up.</summary>
+    private sealed record Timing(List<double> Ms, int Calls, double TotalSeconds);
 
-    [ThreadStatic] private static double lastTotalSeconds;
-
-    /// <summary><paramref name="warmup"/> untimed runs, then <paramref name="repeats"/> timed ones (ms each).</summary>
-    private static (List<double> Ms, int Calls) Time(int repeats, int warmup, Func<int> body, CancellationToken cancel)
+    /// <summary><paramref name="warmup"/> untimed runs, then <paramref name="repeats"/> timed ones.</summary>
+    private static Timing Time(int repeats, int warmup, Func<int> body, CancellationToken cancel)
     {
         var times = new List<double>();
         int calls = 0;
@@ -313,8 +360,7 @@ public static class LatencyBenchmark
             sw.Stop();
             if (i >= warmup) times.Add(sw.Elapsed.TotalMilliseconds);
         }
-        lastTotalSeconds = all.Elapsed.TotalSeconds;
-        return (times, calls);
+        return new Timing(times, calls, all.Elapsed.TotalSeconds);
     }
 
     private static long MemoryEstimate(DitConfig dit, GptConfig gpt, int b, int l)
@@ -351,12 +397,5 @@ public static class LatencyBenchmark
             if (x is OutOfMemoryException || x.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
                 || x.Message.Contains("alloc", StringComparison.OrdinalIgnoreCase)) return true;
         return false;
-    }
-
-    private static void WriteAtomic(string path, string text)
-    {
-        var tmp = path + ".sdtt-tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
     }
 }

@@ -44,12 +44,31 @@ public class LatencyBenchmarkTests : IDisposable
         Assert.Contains(csv, l => l.StartsWith("tiny,fp32,ar-kv,,"));
         Assert.True(new FileInfo(Path.Combine(_dir, "latency.png")).Length > 1000);
         Assert.Contains("| tiny |", LatencyTable.Markdown(report));
+
+        // One roofline row per size × batch × precision, measured in this run, and a prediction beside each diffusion row.
+        var roof = Assert.Single(report.Rooflines);
+        Assert.True(roof.CopyGBps > 0 && roof.MatmulGflops > 0 && roof.TrunkMs > 0 && roof.TrunkGflops > 0);
+        Assert.Equal(ar.MedianMs / 12, roof.ArMsPerStep!.Value, 9);
+        Assert.All(report.Rows.Where(r => LatencyOptions.IsDiffusion(r.Method)), r => Assert.True(r.PredictedSpeedupVsArKv > 0));
+        Assert.Contains("trunk GFLOP/s", LatencyTable.RooflineMarkdown(report));
+        Assert.EndsWith("predicted_speedup_vs_ar_kv", csv[0]);
+    }
+
+    [Fact]
+    public void ArWeightBytesCountEveryLinearAndTheHeadButNotTheEmbeddingTables()
+    {
+        var (_, gpt) = LatencyBenchmark.Shapes("demo", 128);
+        long d = gpt.HiddenSize, v = gpt.VocabSize, p = gpt.NPositions;
+        long fp32 = Roofline.ArWeightBytes(gpt, ModelPrecision.Float32);
+        Assert.Equal((gpt.ParameterCount - v * d - p * d) * 4, fp32); // untied head: everything but wte and wpe
+        long linears = gpt.NLayers * 12 * d * d + v * d;
+        Assert.Equal(fp32 - linears * 2, Roofline.ArWeightBytes(gpt, ModelPrecision.BFloat16));
     }
 
     [Fact]
     public void SkipsWorkOverTheBudgetWithANote()
     {
-        var o = new LatencyOptions { Sizes = new[] { "tiny" }, Batches = new[] { 1 }, SeqLen = 8, Steps = new[] { 1_000_000 }, Warmup = 0, Repeats = 1, BudgetSeconds = 5 };
+        var o = new LatencyOptions { Sizes = new[] { "tiny" }, Batches = new[] { 1 }, SeqLen = 8, Steps = new[] { 1_000_000 }, Warmup = 0, Repeats = 1, BudgetSeconds = 60 } // AR fits even on a loaded machine; 10^6 diffusion steps never do;
         var report = LatencyBenchmark.Run(o);
         Assert.DoesNotContain(report.Rows, r => r.Steps == 1_000_000);
         Assert.Contains(report.Notes, n => n.Contains("skipped ancestral @ 1000000 steps"));
