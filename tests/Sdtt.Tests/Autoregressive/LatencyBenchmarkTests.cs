@@ -68,7 +68,7 @@ public class LatencyBenchmarkTests : IDisposable
     [Fact]
     public void SkipsWorkOverTheBudgetWithANote()
     {
-        var o = new LatencyOptions { Sizes = new[] { "tiny" }, Batches = new[] { 1 }, SeqLen = 8, Steps = new[] { 1_000_000 }, Warmup = 0, Repeats = 1, BudgetSeconds = 60 } // AR fits even on a loaded machine; 10^6 diffusion steps never do;
+        var o = new LatencyOptions { Sizes = new[] { "tiny" }, Batches = new[] { 1 }, SeqLen = 8, Steps = new[] { 1_000_000 }, Warmup = 0, Repeats = 1, BudgetSeconds = 60 }; // AR fits even on a loaded machine; 10^6 diffusion steps never do
         var report = LatencyBenchmark.Run(o);
         Assert.DoesNotContain(report.Rows, r => r.Steps == 1_000_000);
         Assert.Contains(report.Notes, n => n.Contains("skipped ancestral @ 1000000 steps"));
