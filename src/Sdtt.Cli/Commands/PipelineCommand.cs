@@ -29,8 +29,7 @@ internal static class PipelineCommand
         ["tiny"] = new("tiny", "tiny", 64, 40, 40, 32, 2, 10, 4),
         // CPU demo: a few minutes per stage on two cores.
         ["demo"] = new("demo", "demo", 128, 240, 150, 64, 3, 50, 16),
-        // Results you can trust at CPU scale (docs/results.md): ≈ 70 min on this 2-core EPYC by the estimate in
-        // docs/evaluation.md. Teacher 64 steps → 4 rounds → students at 32, 16, 8, 4.
+        // Results you can trust at CPU scale (docs/results.md): 56 min measured on the 2-core EPYC (docs/results.md). Teacher 64 steps → 4 rounds → students at 32, 16, 8, 4.
         ["quality"] = new("demo", "demo", 128, 800, 800, 64, 4, 60, 64, ArBaselineSteps: 800, PilotSamples: 16,
             TaskMetrics: true, TaskLimit: 64, Draws: 16,
             // The GPTs at the demo preset's lr 1e-3 tripped the divergence guard at step 30 (grad norm 213 vs 1.87 running)
@@ -42,7 +41,7 @@ internal static class PipelineCommand
     {
         var input = new Option<string>("--input") { Description = "Folder of .txt/.jsonl files", DefaultValueFactory = _ => "data/sotu" };
         var output = new Option<string>("--out") { Description = "Run folder; finished stages found there are skipped", DefaultValueFactory = _ => "runs/pipeline" };
-        var preset = new Option<string>("--preset") { Description = "tiny (seconds, for CI), demo (minutes, the default) or quality (≈ 70–90 min; docs/results.md)", DefaultValueFactory = _ => "demo" };
+        var preset = new Option<string>("--preset") { Description = "tiny (seconds, for CI), demo (minutes, the default) or quality (≈ 1 hour on 2 cores; docs/results.md)", DefaultValueFactory = _ => "demo" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "cpu" };
         var force = new Option<bool>("--force") { Description = "Re-run every stage (deletes nothing else in --out)" };
         var sets = new Option<string[]>("--preset-set") { Description = "Override a preset size: name=value (config=tiny|demo, train_steps, ar_steps, ar_baseline_steps, teacher_steps, rounds, steps_per_round, eval_samples, max_samples, pilot_samples, task_limit, draws, seq_len); repeatable" };

@@ -11,7 +11,7 @@ namespace Sdtt.Models;
 /// <summary>The MDLM diffusion transformer (reference <c>ddit-orig</c>). Parameter names match the reference state dict.
 /// <see cref="Hidden"/> and <see cref="ProjectRows"/> are split so callers can compute the 50k-way output layer only
 /// at the positions they need (masked positions in training and sampling).</summary>
-public sealed class Dit : nn.Module, IDenoiser
+public sealed class Dit : nn.Module, IDenoiser, IPrecisionSwitchable
 {
     private readonly VocabEmbedding vocab_embed;
     private readonly TimestepEmbedder? sigma_map;
@@ -96,6 +96,31 @@ public sealed class Dit : nn.Module, IDenoiser
     {
         using var scope = NewDisposeScope();
         return Subs.Apply(Logits(tokens, sigma), tokens, MaskIndex).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    int? IDenoiser.ModelLength => Config.ModelLength;
+
+    /// <inheritdoc />
+    /// <remarks>Keeps the final hidden states [B·L, D] and computes the 50k-way output layer per chunk.</remarks>
+    public IMaskedRowScores ScoreMaskedRows(Tensor tokens, Tensor maskedRows, Tensor? sigma = null)
+    {
+        using var scope = NewDisposeScope();
+        var h = Hidden(tokens, sigma);
+        return new HiddenRowScores(this, h.reshape(-1, h.shape[^1]).contiguous().DetachFromDisposeScope());
+    }
+
+    private sealed class HiddenRowScores(Dit dit, Tensor hidden) : IMaskedRowScores
+    {
+        public Tensor Score(Tensor rows, long start, long count)
+        {
+            using var scope = NewDisposeScope();
+            return Subs.MaskedRows(dit.ProjectRows(hidden.index_select(0, rows)), dit.MaskIndex).MoveToOuterDisposeScope();
+        }
+
+        public bool RecomputesRows => true;
+
+        public void Dispose() => hidden.Dispose();
     }
 
     /// <inheritdoc />

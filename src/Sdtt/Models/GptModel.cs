@@ -13,7 +13,7 @@ namespace Sdtt.Models;
 /// Besides generation (<see cref="Forward(Tensor, KvCache?, bool)"/> with a <see cref="KvCache"/>) it serves as a judge:
 /// <see cref="TokenLogProbs"/> scores sequences (generative perplexity, LAMBADA, multiple choice) and
 /// <see cref="Features"/> returns the last hidden state (MAUVE).</summary>
-public sealed class GptModel : nn.Module
+public sealed class GptModel : nn.Module, IPrecisionSwitchable
 {
     private readonly Embedding wte;
     private readonly Embedding wpe;

@@ -46,23 +46,18 @@ public sealed class AncestralSampler : ISampler
 
         IUniformSource uniforms = o.Uniforms ?? new XoshiroUniformSource(o.Seed);
         var watch = Stopwatch.StartNew();
-        int calls = 0;
-        long projected = 0;
-        bool fillApplied = false;
-        using var cache = new StepCache();
+        using var run = new Run(model, o, cached, uniforms, dtype);
         using var outer = NewDisposeScope();
         using var noGrad = no_grad();
         var ts = TimeGrid(n, o.Eps);
         double dt = StepSize(n, o.Eps);
-        Tensor? fixedMask = null, fixedTokens = null;
-        if (constraint is not null) (fixedMask, fixedTokens) = constraint.ToTensors(b, l, device);
-        Tensor Project(Tensor x) => fixedMask is null ? x : where(fixedMask, fixedTokens!, x);
+        if (constraint is not null) (run.FixedMask, run.FixedTokens) = constraint.ToTensors(b, l, device);
 
         // Prior: all MASK, BOS/EOS written once, then the projection.
         var x = full(b, l, (long)mask, dtype: ScalarType.Int64, device: device);
         if (o.AddBos) x[.., 0] = o.BosToken;
         if (o.AddEos) x[.., l - 1] = o.BosToken;
-        x = Project(x);
+        x = run.Project(x);
         Report(o, -1, n, 1.0, x, mask, false, false, watch);
 
         for (int i = 0; i < n; i++)
@@ -70,84 +65,18 @@ public sealed class AncestralSampler : ISampler
             o.Cancellation.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
             var st = AncestralScheduler.At(ts[i].reshape(1), dt, _schedule);
-            var (t, mT, mS) = (st.T, st.MoveT, st.MoveS);
-            var stepU = uniforms.BeginStep(b, l, v, dtype, device);
-            var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
-            long count = rows.shape[0];
-            bool called = false, changed = false;
-            var xNew = x;
-            if (count > 0)
-            {
-                RowScorer? scorer = null;
-                if (!(cached && cache.Valid))
-                {
-                    cache.Clear();
-                    scorer = RowScorer.Create(model, x, rows, Sigma(model, t, b, device));
-                    calls++;
-                    called = true;
-                    projected += count;
-                    if (cached) cache.Reset(scorer, count * (long)v * 4 <= o.CacheBudgetBytes && model is Dit);
-                }
-                try
-                {
-                    var z = SampleChunks(scorer, cache, rows, count, o, stepU, mT, mS, mask, v);
-                    changed = z.ne(mask).any().item<bool>();
-                    var flat = x.reshape(-1).clone();
-                    flat.index_copy_(0, rows, z);
-                    xNew = Project(flat.reshape(b, l));
-                }
-                finally
-                {
-                    if (!cached) scorer?.Dispose();
-                }
-            }
-            if (changed) cache.Clear();
-            x.DetachFromDisposeScope();
-            if (!ReferenceEquals(xNew, x)) { x.Dispose(); xNew.DetachFromDisposeScope(); outer.Attach(xNew); }
-            else outer.Attach(x);
-            x = xNew;
+            x = Adopt(outer, x, Step(run, x, st, Sigma(model, st.T, b, device), out bool called));
             Report(o, i, n, ts[i].item<float>(), x, mask, called, false, watch);
         }
 
         // Greedy fill of masks left at t = ε.
+        bool fillApplied = false;
         {
             using var fillScope = NewDisposeScope();
-            var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
-            long count = rows.shape[0];
-            if (count > 0)
+            if (Fill(run, x, Sigma(model, ts[n].reshape(1), b, device), out bool called) is { } filled)
             {
                 fillApplied = true;
-                bool called = false;
-                RowScorer? scorer = null;
-                if (!(cached && cache.Valid))
-                {
-                    scorer = RowScorer.Create(model, x, rows, Sigma(model, ts[n].reshape(1), b, device));
-                    calls++;
-                    projected += count;
-                    called = true;
-                }
-                try
-                {
-                    var zs = new List<Tensor>();
-                    int chunk = 0;
-                    for (long start = 0; start < count; start += o.ChunkRows, chunk++)
-                    {
-                        using var cs = NewDisposeScope();
-                        long c = Math.Min(o.ChunkRows, count - start);
-                        var r = rows.narrow(0, start, c);
-                        var logp = scorer is not null ? scorer.Score(r, start, c) : cache.Get(chunk, r, start, c);
-                        zs.Add(AncestralStep.GreedyRows(logp, mask).MoveToOuterDisposeScope());
-                    }
-                    var flat = x.reshape(-1).clone();
-                    flat.index_copy_(0, rows, cat(zs));
-                    var xNew = Project(flat.reshape(b, l));
-                    x.DetachFromDisposeScope();
-                    x.Dispose();
-                    xNew.DetachFromDisposeScope();
-                    outer.Attach(xNew);
-                    x = xNew;
-                }
-                finally { scorer?.Dispose(); }
+                x = Adopt(outer, x, filled);
                 Report(o, n, n, ts[n].item<float>(), x, mask, called, true, watch);
             }
         }
@@ -157,11 +86,109 @@ public sealed class AncestralSampler : ISampler
         var tokens = new long[b][];
         for (int i = 0; i < b; i++) tokens[i] = data.AsSpan(i * l, l).ToArray();
         watch.Stop();
-        return new SamplingResult(tokens, calls, n, fillApplied, watch.Elapsed) { RowsProjected = projected };
+        return new SamplingResult(tokens, run.Calls, n, fillApplied, watch.Elapsed) { RowsProjected = run.Projected };
+    }
+
+    /// <summary>What one sampling run carries from step to step: the model and options, the fixed positions, the uniform
+    /// source, the network-output cache and the counters.</summary>
+    private sealed class Run(IDenoiser model, SamplingOptions options, bool cached, IUniformSource uniforms, ScalarType dtype) : IDisposable
+    {
+        public IDenoiser Model { get; } = model;
+        public SamplingOptions Options { get; } = options;
+        public bool Cached { get; } = cached;
+        public IUniformSource Uniforms { get; } = uniforms;
+        public ScalarType Dtype { get; } = dtype;
+        public StepCache Cache { get; } = new();
+        public Tensor? FixedMask { get; set; }
+        public Tensor? FixedTokens { get; set; }
+        public int Calls { get; set; }
+        public long Projected { get; set; }
+
+        /// <summary>Writes the fixed tokens (prompt, constraint) over <paramref name="x"/>.</summary>
+        public Tensor Project(Tensor x) => FixedMask is null ? x : where(FixedMask, FixedTokens!, x);
+
+        /// <summary>The scorer of this step: a fresh network call, or null when the cached output is still valid.</summary>
+        public IMaskedRowScores? Evaluate(Tensor x, Tensor rows, long count, Tensor? sigma)
+        {
+            if (Cached && Cache.Valid) return null;
+            var scorer = Model.ScoreMaskedRows(x, rows, sigma);
+            Calls++;
+            Projected += count;
+            return scorer;
+        }
+
+        public void Dispose() => Cache.Dispose();
+    }
+
+    /// <summary>One ancestral step from t to s: every masked row runs the race (stay masked or take a token); the fixed
+    /// positions are written back. Returns the new tokens (or <paramref name="x"/> when nothing was masked).</summary>
+    private static Tensor Step(Run run, Tensor x, AncestralStepTimes st, Tensor? sigma, out bool called)
+    {
+        var o = run.Options;
+        int b = (int)x.shape[0], l = (int)x.shape[1], v = run.Model.VocabSize, mask = run.Model.MaskIndex;
+        var stepU = run.Uniforms.BeginStep(b, l, v, run.Dtype, x.device);
+        var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
+        long count = rows.shape[0];
+        called = false;
+        if (count == 0) return x;
+        if (!(run.Cached && run.Cache.Valid)) run.Cache.Clear();
+        var scorer = run.Evaluate(x, rows, count, sigma);
+        called = scorer is not null;
+        if (run.Cached && scorer is not null) run.Cache.Reset(scorer, count * (long)v * 4 <= o.CacheBudgetBytes && scorer.RecomputesRows);
+        try
+        {
+            var z = SampleChunks(scorer, run.Cache, rows, count, o, stepU, st.MoveT, st.MoveS, mask, v);
+            if (z.ne(mask).any().item<bool>()) run.Cache.Clear(); // a token changed: the next step needs a fresh call
+            var flat = x.reshape(-1).clone();
+            flat.index_copy_(0, rows, z);
+            return run.Project(flat.reshape(b, l));
+        }
+        finally
+        {
+            if (!run.Cached) scorer?.Dispose();
+        }
+    }
+
+    /// <summary>The greedy fill at t = ε of the masks left after the last step (argmax of p_θ over real tokens), or null
+    /// when none is left.</summary>
+    private static Tensor? Fill(Run run, Tensor x, Tensor? sigma, out bool called)
+    {
+        var o = run.Options;
+        int b = (int)x.shape[0], l = (int)x.shape[1], mask = run.Model.MaskIndex;
+        var rows = x.reshape(-1).eq(mask).nonzero().squeeze(-1);
+        long count = rows.shape[0];
+        called = false;
+        if (count == 0) return null;
+        using var scorer = run.Evaluate(x, rows, count, sigma);
+        called = scorer is not null;
+        var zs = new List<Tensor>();
+        int chunk = 0;
+        for (long start = 0; start < count; start += o.ChunkRows, chunk++)
+        {
+            using var cs = NewDisposeScope();
+            long c = Math.Min(o.ChunkRows, count - start);
+            var r = rows.narrow(0, start, c);
+            var logp = scorer is not null ? scorer.Score(r, start, c) : run.Cache.Get(chunk, r, start, c);
+            zs.Add(AncestralStep.GreedyRows(logp, mask).MoveToOuterDisposeScope());
+        }
+        var flat = x.reshape(-1).clone();
+        flat.index_copy_(0, rows, cat(zs));
+        return run.Project(flat.reshape(b, l));
+    }
+
+    /// <summary>Moves <paramref name="next"/> into the run's scope and frees <paramref name="x"/> (unless they are the same).</summary>
+    private static Tensor Adopt(TorchSharp.DisposeScope outer, Tensor x, Tensor next)
+    {
+        if (ReferenceEquals(next, x)) return x;
+        x.DetachFromDisposeScope();
+        x.Dispose();
+        next.DetachFromDisposeScope();
+        outer.Attach(next);
+        return next;
     }
 
     /// <summary>z for every masked row, chunk by chunk: log-probs (fresh or cached) → shaping → kernel → race.</summary>
-    private static Tensor SampleChunks(RowScorer? scorer, StepCache cache, Tensor rows, long count, SamplingOptions o,
+    private static Tensor SampleChunks(IMaskedRowScores? scorer, StepCache cache, Tensor rows, long count, SamplingOptions o,
         IStepUniforms stepU, Tensor mT, Tensor mS, int mask, int v)
     {
         using var scope = NewDisposeScope();
@@ -204,8 +231,7 @@ public sealed class AncestralSampler : ISampler
         int len = o.SeqLen;
         if (len == 0)
         {
-            if (model is Dit d) len = d.Config.ModelLength;
-            else throw new SdttException("seq-len must be given for this model");
+            len = model.ModelLength ?? throw new SdttException("seq-len must be given for this model (it has no training length)");
         }
         if (len < 1) throw new SdttException($"seq-len must be ≥ 1 (got {o.SeqLen})");
         if (o.Prompt is { Count: > 0 } p && p.Count >= len)

@@ -145,7 +145,7 @@ public sealed class RevealFirstSampler : ISampler
         var rowData = positions.Select(p => (long)(slot[p / l] * l + p % l)).ToArray();
         var rows = tensor(rowData).to(device);
         Tensor? sigma = model.TimeConditioned ? _schedule.Sigma(tensor(new[] { t })).expand(owners.Count).to(device) : null;
-        using var scorer = RowScorer.Create(model, tokens, rows, sigma);
+        using var scorer = model.ScoreMaskedRows(tokens, rows, sigma);
         int chunk = o.ChunkRows;
         var drawn = new long[positions.Count];
         for (int start = 0; start < positions.Count; start += chunk)

@@ -94,7 +94,7 @@ public sealed class Trainer
         if (_opt.Threads > 0) torch.set_num_threads(_opt.Threads);
         var device = Native.TorchRuntime.ResolveDevice(_opt.Device);
         var model = _objective.Model;
-        if (model is Dit dit) dit.Precision = _opt.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
+        if (model is IPrecisionSwitchable net) net.Precision = _opt.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
         model.train();
         var generator = new Generator((ulong)_opt.Seed, device);
         using var ema = new Ema(model, _opt.EmaDecay);
