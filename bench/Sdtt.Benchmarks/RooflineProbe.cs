@@ -53,6 +53,11 @@ public static class RooflineProbe
             T("matmul [B,D]x[D,V] fp32", () => h2.matmul(wt), 50);
             var wb = w.to(ScalarType.BFloat16); var hb = hid.to(ScalarType.BFloat16);
             T("linear bf16 weights kept", () => F.linear(hb, wb), 50);
+            T("W [V,D] x h^T [D,B] (weight on the left)", () => w.matmul(h2.t()), 50);
+            T("W x h^T, then .t().contiguous()", () => w.matmul(h2.t()).t().contiguous(), 50);
+            var h1 = h2.narrow(0, 0, 1).squeeze(0);
+            T("mv W x h (batch 1)", () => w.mv(h1), 50);
+            T("linear batch 1", () => F.linear(h2.narrow(0, 0, 1), w), 50);
             T("mv loop? addmm", () => addmm(zeros(batch, w.shape[0]), h2, w.t(), 1f, 1f), 50);
             var logits = randn(batch, gptCfg.VocabSize);
             var opts = new ArGenerationOptions { MaxNewTokens = l };

@@ -94,7 +94,7 @@ public sealed class GptModel : nn.Module, IPrecisionSwitchable
     }
 
     /// <summary>Logits [.., V] (float32) for hidden rows [.., D].</summary>
-    public Tensor Project(Tensor hidden) => DitOps.Linear(hidden, OutputWeight, null, Precision).to(ScalarType.Float32);
+    public Tensor Project(Tensor hidden) => DitOps.VocabProjection(hidden, OutputWeight, null, Precision);
 
     /// <summary>Next-token logits [B, L, V] (float32) for tokens [B, L]; with <paramref name="lastOnly"/>, only for the last
     /// position ([B, 1, V], which skips the vocabulary projection of the prompt in a prefill). With a cache this is prefill
