@@ -32,6 +32,7 @@ internal static class EvalCommand
         var limit = new Option<int>("--limit") { Description = "Evaluate at most N LAMBADA examples / MC items (0 = all)", DefaultValueFactory = _ => 0 };
         var mauveSeeds = new Option<int>("--mauve-seeds") { Description = "MAUVE seeds (mean ± std)", DefaultValueFactory = _ => 5 };
         var bleuSubset = new Option<int>("--selfbleu-subset") { Description = "Hypotheses drawn for self-BLEU", DefaultValueFactory = _ => 500 };
+        var bf16 = new Option<bool>("--bf16") { Description = "Run the evaluated model with its linear layers kept in bfloat16 (the judge stays float32); the default label ends in -bf16" };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling threshold for AR models (1 = off)", DefaultValueFactory = _ => 1.0 };
         var samplerOpt = SamplerOptions.Sampler();
         var categorical = new Option<string?>("--categorical") { Description = "Reference samplers only: precision of the categorical draw, f64 (default) or f32 (the reference)" };
@@ -44,7 +45,7 @@ internal static class EvalCommand
         var nelboMax = new Option<int>("--nelbo-max") { Description = "At most N validation sequences for nelbo (0 = all)", DefaultValueFactory = _ => 0 };
 
         var cmd = new Command("eval", "Evaluate a model: gen. perplexity + entropy, self-BLEU, distinct-n, MAUVE, LAMBADA, multiple choice, NELBO")
-        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples, label };
+        { model, judge, metrics, steps, numSamples, seqLen, samples, saveSamples, data, outPath, device, seed, batch, protocol, draws, limit, mauveSeeds, bleuSubset, nelboMax, topP, bf16, samplerOpt, categorical, mauvePrefix, mauveCont, mauveRefs, contextTokens, resamples, label };
         cmd.Subcommands.Add(CompareCommand());
         cmd.Subcommands.Add(ResultsCommand());
         cmd.Subcommands.Add(MakeLambadaCommand());
@@ -72,7 +73,7 @@ internal static class EvalCommand
             var precision = SamplerOptions.Precision(parse.GetValue(categorical), samplerName, "--categorical");
             double tp = parse.GetValue(topP);
             if (!(tp > 0 && tp <= 1)) throw new SdttException("--top-p must be in (0, 1]");
-            var loaded = EvalModels.Load(modelDir, dev, tp, samplerName, precision);
+            var loaded = EvalModels.Load(modelDir, dev, tp, samplerName, precision, parse.GetValue(bf16));
             IJudge? judgeModel = null;
             var judgeDir = parse.GetValue(judge);
             if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
@@ -119,7 +120,7 @@ internal static class EvalCommand
             };
             var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
             {
-                ModelPath = modelDir, Label = parse.GetValue(label), ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
+                ModelPath = modelDir, Label = parse.GetValue(label) is { } lb ? lb : parse.GetValue(bf16) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir)) + "-bf16" : null, ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
                 Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
                 PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
                 Log = m => Console.Error.WriteLine(m),

@@ -15,17 +15,19 @@ internal sealed record LoadedModel(IDenoiser? Diffusion, IJudge? Ar, int ModelLe
 /// <see cref="GptModelFolder"/>, anything else as a diffusion DiT through <see cref="ModelFolder.LoadDit"/>.</summary>
 internal static class EvalModels
 {
-    public static LoadedModel Load(string dir, Device device, double topP, string sampler, CategoricalPrecision precision)
+    public static LoadedModel Load(string dir, Device device, double topP, string sampler, CategoricalPrecision precision, bool bf16 = false)
     {
         if (GptModelFolder.IsGptFolder(dir))
         {
             var gpt = GptModelFolder.Load(dir, device);
+            if (bf16) gpt.KeepWeightsInBFloat16();
             var judge = new GptJudge(gpt);
             return new LoadedModel(null, judge, gpt.Config.NPositions,
                 (n, l, _, seed, batch, p) => SampleGenerator.Autoregressive(gpt, n, l, seed, batch, topP, p),
                 (prompt, n, l, _, seed, batch) => SampleGenerator.Autoregressive(gpt, n, l, seed, batch, topP, null, prompt));
         }
         var dit = ModelFolder.LoadDit(dir, device);
+        if (bf16) dit.KeepWeightsInBFloat16();
         return new LoadedModel(dit, null, dit.Config.ModelLength,
             (n, l, steps, seed, batch, p) => SampleGenerator.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, p),
             (prompt, n, l, steps, seed, batch) => SampleGenerator.Diffusion(dit, n, l, steps, seed, batch, sampler, precision, null, prompt));

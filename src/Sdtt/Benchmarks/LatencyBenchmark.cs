@@ -126,7 +126,7 @@ public static class LatencyBenchmark
             }
         }
         double copy = Roofline.CopyGBps(device);
-        log($"copy bandwidth {copy:F1} GB/s (64 MB tensor copy, read + write)");
+        log($"copy bandwidth {copy:F1} GB/s (256 MB tensor copy, read + write)");
 
         foreach (var size in options.Sizes)
         foreach (var b in options.Batches)

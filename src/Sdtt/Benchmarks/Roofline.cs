@@ -12,7 +12,7 @@ namespace Sdtt.Benchmarks;
 /// <param name="Size">Size name.</param>
 /// <param name="Batch">Sequences at once.</param>
 /// <param name="Precision">fp32 or bf16.</param>
-/// <param name="CopyGBps">Copy bandwidth: bytes read + bytes written per second by a 64 MB tensor copy (GB/s).</param>
+/// <param name="CopyGBps">Copy bandwidth: bytes read + bytes written per second by a 256 MB tensor copy (GB/s).</param>
 /// <param name="MatmulGflops">Rate of [B·L, D] × [D, 4D] in this precision (GFLOP/s).</param>
 /// <param name="TrunkMs">Median time of one DiT trunk call (embedding → final hidden state) on [B, L] (ms).</param>
 /// <param name="TrunkGflops">The trunk's matmul FLOPs (24·D²·blocks per token plus attention) / <see cref="TrunkMs"/>.</param>
@@ -40,15 +40,15 @@ public static class Roofline
     /// float64 uniforms, their log and the division (about 16).</summary>
     public const double RevealFirstVocabPasses = 8, AncestralVocabPasses = 16;
 
-    /// <summary>Bytes per second of a copy of a 64 MB float32 tensor (read + write), median of 9.</summary>
+    /// <summary>Bytes per second of a copy of a 256 MB float32 tensor (read + write; far beyond any cache), median of 5.</summary>
     public static double CopyGBps(Device device)
     {
         using var scope = NewDisposeScope();
-        var src = randn(16L << 20, device: device);
+        var src = randn(64L << 20, device: device);
         var dst = empty_like(src);
         dst.copy_(src);
         var ms = new List<double>();
-        for (int i = 0; i < 9; i++)
+        for (int i = 0; i < 5; i++)
         {
             var sw = Stopwatch.StartNew();
             dst.copy_(src);
