@@ -185,8 +185,7 @@ internal static class EvalCommand
             var md = ResultsDocument.Build(parse.GetValue(run)!, o);
             var dir = Path.GetDirectoryName(Path.GetFullPath(o));
             if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-            File.WriteAllText(o + ".sdtt-tmp", md);
-            File.Move(o + ".sdtt-tmp", o, true);
+            Sdtt.IO.AtomicFile.WriteAllText(o, md);
             Console.Error.WriteLine($"results written to {o}");
             return 0;
         });
@@ -241,8 +240,7 @@ internal static class EvalCommand
             {
                 Directory.CreateDirectory(dir);
                 var mdPath = Path.Combine(dir, "comparison.md");
-                File.WriteAllText(mdPath + ".sdtt-tmp", md.ToString());
-                File.Move(mdPath + ".sdtt-tmp", mdPath, true);
+                Sdtt.IO.AtomicFile.WriteAllText(mdPath, md.ToString());
                 var json = new JsonArray(list.Select(r => JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(r, EvalReport.JsonOptions))).ToArray());
                 ModelFolder.WriteJsonAtomic(Path.Combine(dir, "comparison.json"), json);
                 if (diffs is not null)

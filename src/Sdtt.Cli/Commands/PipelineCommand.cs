@@ -116,12 +116,11 @@ internal static class PipelineCommand
         double earlier = 0;
         try { earlier = File.Exists(runFile) ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runFile))?["total_seconds"]?.GetValue<double>() ?? 0 : 0; }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { }
-        File.WriteAllText(runFile + ".sdtt-tmp", System.Text.Json.JsonSerializer.Serialize(new
+        Sdtt.IO.AtomicFile.WriteAllText(runFile, System.Text.Json.JsonSerializer.Serialize(new
         {
             preset = p, machine = MachineLine(), samples_per_model = samplesPerModel, finished,
             last_run_seconds = Math.Round(seconds, 1), total_seconds = Math.Round(earlier + seconds, 1),
         }, EvalReport.JsonOptions));
-        File.Move(runFile + ".sdtt-tmp", runFile, true);
     }
 
     /// <summary>Every stage in order; returns the samples per model.</summary>

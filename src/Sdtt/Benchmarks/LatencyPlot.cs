@@ -64,8 +64,6 @@ public static class LatencyPlot
         plt.XLabel("diffusion sampling steps (log scale)");
         plt.YLabel("ms per batch (log scale)");
         plt.ShowLegend(Alignment.UpperLeft);
-        var tmp = pngPath + ".tmp.png";
-        plt.SavePng(tmp, 1000, 600);
-        File.Move(tmp, pngPath, overwrite: true);
+        IO.AtomicFile.SavePng(plt, pngPath, 1000, 600);
     }
 }

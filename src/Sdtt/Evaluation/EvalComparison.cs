@@ -98,9 +98,7 @@ public static class EvalComparison
         plot.ShowLegend(Alignment.UpperRight);
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = path + ".sdtt-tmp.png";
-        plot.SavePng(tmp, width, height);
-        File.Move(tmp, path, true);
+        IO.AtomicFile.SavePng(plot, path, width, height);
         return points;
     }
 

@@ -28,9 +28,10 @@ public static class JsonLines
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = path + ".sdtt-tmp";
-        using (var w = new StreamWriter(tmp, false, new System.Text.UTF8Encoding(false)))
+        IO.AtomicFile.Write(path, tmp =>
+        {
+            using var w = new StreamWriter(tmp, false, new System.Text.UTF8Encoding(false));
             foreach (var r in rows) w.WriteLine(r.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
-        File.Move(tmp, path, true);
+        });
     }
 }
