@@ -48,8 +48,7 @@ internal static class SampleCommand
             if (parse.GetValue(cached)) throw new SdttException("--cached is now the sampler 'ancestral-cached': use --sampler ancestral-cached");
             var samplerName = SamplerOptions.Resolve(parse.GetValue(sampler));
             var prec = SamplerOptions.Precision(parse.GetValue(precision), samplerName, "--precision");
-            if (!(p > 0 && p <= 1)) throw new SdttException($"--top-p must be in (0, 1] (got {p.ToString(CultureInfo.InvariantCulture)})");
-            if (!(temp > 0) || double.IsInfinity(temp)) throw new SdttException($"--temperature must be a positive number (got {temp.ToString(CultureInfo.InvariantCulture)})");
+            new SamplingOptions { TopP = p, Temperature = temp }.CheckSettings("--"); // the sampler's own checks, before the model loads
             if (fmt is not ("text" or "jsonl")) throw new SdttException($"--format must be text or jsonl (got '{fmt}')");
             if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od) && !File.Exists(od))
                 throw new SdttException($"--out {outPath}: folder {od} does not exist");

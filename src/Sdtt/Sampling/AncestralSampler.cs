@@ -236,10 +236,7 @@ public sealed class AncestralSampler : ISampler
         if (len < 1) throw new SdttException($"seq-len must be ≥ 1 (got {o.SeqLen})");
         if (o.Prompt is { Count: > 0 } p && p.Count >= len)
             throw new SdttException($"seq-len {len} leaves no position to generate after a prompt of {p.Count} tokens (need seq-len ≥ {p.Count + 1})");
-        if (!(o.Temperature > 0) || double.IsInfinity(o.Temperature)) throw new SdttException($"temperature must be a positive number (got {o.Temperature})");
-        if (!(o.TopP > 0 && o.TopP <= 1)) throw new SdttException($"top-p must be in (0, 1] (got {o.TopP})");
-        if (!(o.Eps > 0 && o.Eps < 1)) throw new SdttException($"eps must be in (0, 1) (got {o.Eps})");
-        if (o.ChunkRows < 0) throw new SdttException($"chunk rows must be ≥ 0 (0 = automatic; got {o.ChunkRows})");
+        o.CheckSettings();
         if ((o.AddBos || o.AddEos) && (o.BosToken < 0 || o.BosToken >= model.VocabSize || o.BosToken == model.MaskIndex))
             throw new SdttException($"BOS/EOS id {o.BosToken} is not a token of this model (vocabulary {model.VocabSize})");
         int chunk = o.ChunkRows > 0 ? o.ChunkRows : Math.Max(1, SamplingOptions.AutoChunkElements / model.VocabSize);

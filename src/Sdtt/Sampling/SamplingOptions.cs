@@ -57,4 +57,17 @@ public sealed record SamplingOptions
     /// equal its count and <see cref="Seed"/>, <see cref="Temperature"/>, <see cref="TopP"/> and <see cref="Prompt"/>
     /// are ignored. Only the <c>reveal-first</c> sampler supports it.</summary>
     public IReadOnlyList<SampleSettings>? PerSample { get; init; }
+
+    /// <summary>Checks what needs no model: temperature, top-p, ε and the chunk size (one-line <see cref="SdttException"/>s,
+    /// each naming the setting as <paramref name="prefix"/> + its option name, e.g. "--top-p"). The samplers call it; a
+    /// command calls it with "--" before it loads a model.</summary>
+    public SamplingOptions CheckSettings(string prefix = "")
+    {
+        static string G(double x) => x.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (!(Temperature > 0) || double.IsInfinity(Temperature)) throw new SdttException($"{prefix}temperature must be a positive number (got {G(Temperature)})");
+        if (!(TopP > 0 && TopP <= 1)) throw new SdttException($"{prefix}top-p must be in (0, 1] (got {G(TopP)})");
+        if (!(Eps > 0 && Eps < 1)) throw new SdttException($"{prefix}eps must be in (0, 1) (got {G(Eps)})");
+        if (ChunkRows < 0) throw new SdttException($"{prefix}chunk-rows must be ≥ 0 (0 = automatic; got {ChunkRows})");
+        return this;
+    }
 }
