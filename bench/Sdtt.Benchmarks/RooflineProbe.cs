@@ -37,6 +37,7 @@ public static class RooflineProbe
         using (var gpt = LatencyBenchmark.UntrainedGpt(gptCfg, 1, CPU))
         {
             gpt.Precision = mode;
+            if (args.Length > 5 && args[5] == "prepared") gpt.PrepareForDecoding();
             using var cache = KvCache.For(gpt, batch, l + 1);
             var tok = full(new long[] { batch, 1 }, 50256L);
             gpt.Forward(tok, cache).Dispose();

@@ -21,6 +21,7 @@ internal static class EvalModels
         {
             var gpt = GptModelFolder.Load(dir, device);
             if (bf16) gpt.KeepWeightsInBFloat16();
+            gpt.PrepareForDecoding();
             var judge = new GptJudge(gpt);
             return new LoadedModel(null, judge, gpt.Config.NPositions,
                 (n, l, _, seed, batch, p) => SampleGenerator.Autoregressive(gpt, n, l, seed, batch, topP, p),

@@ -196,6 +196,7 @@ public static class LatencyBenchmark
             {
                 using var gpt = UntrainedGpt(gptCfg, options.Seed, run.Device);
                 if (mode == ModelPrecision.BFloat16) gpt.KeepWeightsInBFloat16();
+                gpt.PrepareForDecoding();
                 foreach (var p in arRuns.Where(budget.Fits))
                 {
                     var opts = new ArGenerationOptions { MaxNewTokens = l, Seed = options.Seed, UseCache = p.Method == LatencyMethod.ArKv };

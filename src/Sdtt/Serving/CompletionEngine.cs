@@ -56,6 +56,7 @@ public sealed class CompletionEngine : IDisposable
         {
             var gpt = GptModelFolder.Load(dir, device);
             gpt.eval();
+            gpt.PrepareForDecoding();
             return new CompletionEngine(new GptBackend(gpt), options, id, gpt);
         }
         var dit = ModelFolder.LoadDit(dir, device);

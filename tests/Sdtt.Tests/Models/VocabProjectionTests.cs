@@ -47,4 +47,23 @@ public class VocabProjectionTests
         var diff = (w.grad! - expected).abs().max().item<float>();
         Assert.True(diff < 1e-5, $"max |Δ| = {diff}, grad dtype {w.grad!.dtype}, shape {string.Join(",", w.grad!.shape)}");
     }
+
+    [Fact]
+    public void DecodingCopyOfTheGptHeadGivesTheSameLogits()
+    {
+        TorchRuntime.EnsureLoaded();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var g = new Generator(5);
+        using var gpt = new GptModel(new GptConfig(32, 2, 1, NPositions: 8, VocabSize: 500));
+        gpt.eval();
+        var one = randn(new long[] { 1, 1, 32 }, generator: g);
+        var four = randn(new long[] { 4, 1, 32 }, generator: g);
+        var (before1, before4) = (gpt.Project(one), gpt.Project(four));
+        gpt.PrepareForDecoding();
+        var (after1, after4) = (gpt.Project(one), gpt.Project(four));
+        Assert.Equal(before1.shape, after1.shape);
+        Assert.True((before1 - after1).abs().max().item<float>() < 1e-5);
+        Assert.True((before4 - after4).abs().max().item<float>() < 1e-5);
+    }
 }
