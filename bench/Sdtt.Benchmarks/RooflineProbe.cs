@@ -55,12 +55,6 @@ public static class RooflineProbe
             var wb = w.to(ScalarType.BFloat16); var hb = hid.to(ScalarType.BFloat16);
             T("linear bf16 weights kept", () => F.linear(hb, wb), 50);
             T("W [V,D] x h^T [D,B] (weight on the left)", () => w.matmul(h2.t()), 50);
-            foreach (int rr in new[] { 256, 1024 })
-            {
-                var hr = randn(rr, gptCfg.HiddenSize);
-                T($"rows {rr}: linear", () => F.linear(hr, w), 20);
-                T($"rows {rr}: weight on the left", () => w.matmul(hr.t()).t(), 20);
-            }
             T("W x h^T, then .t().contiguous()", () => w.matmul(h2.t()).t().contiguous(), 50);
             var h1 = h2.narrow(0, 0, 1).squeeze(0);
             T("mv W x h (batch 1)", () => w.mv(h1), 50);

@@ -40,15 +40,13 @@ internal static class DitOps
         return F.linear(x.to(weight.dtype), weight, bias);
     }
 
-    /// <summary>Rows up to which <see cref="VocabProjection"/> puts the weight on the left of the product (measured faster
-    /// at every count from 8 to 1024 rows for the demo head: 2.3x at 8, 1.4x at 128, 1.2x at 1024).</summary>
-    internal const long SmallRows = 1024;
+    /// <summary>Rows up to which <see cref="VocabProjection"/> puts the weight on the left of the product.</summary>
+    internal const long SmallRows = 64;
 
-    /// <summary>The vocabulary projection hidden [.., D] → logits [.., V] in float32. For up to
-    /// <see cref="SmallRows"/> rows in float32 without autograd (an AR decode step, the revealed rows of a diffusion step,
-    /// a sampler's chunk) it computes (W · hᵀ)ᵀ: with the [V, D] weight on the left the BLAS streams it, where
-    /// <c>linear</c> packs the transposed 50k × D weight on every call (measured by <c>bench/Sdtt.Benchmarks roofline</c>).
-    /// Same products, summed in another order.</summary>
+    /// <summary>The vocabulary projection hidden [.., D] → logits [.., V] in float32. For a few rows in float32 (an AR
+    /// decode step, the revealed rows of a diffusion step) it computes (W · hᵀ)ᵀ: with the [V, D] weight on the left the
+    /// BLAS streams it once, where <c>linear</c> packs the transposed 50k × D weight on every call (2.3× slower at 8 rows
+    /// here, measured by <c>bench/Sdtt.Benchmarks roofline</c>). Same products, summed in another order.</summary>
     public static Tensor VocabProjection(Tensor hidden, Tensor weight, Tensor? bias, ModelPrecision p)
     {
         long rows = hidden.NumberOfElements / hidden.shape[^1];
