@@ -40,7 +40,10 @@ internal static class DitOps
         return F.linear(x.to(weight.dtype), weight, bias);
     }
 
-    /// <summary>Rows up to which <see cref="VocabProjection"/> puts the weight on the left of the product.</summary>
+    /// <summary>Rows up to which <see cref="VocabProjection"/> puts the weight on the left of the product. The product alone
+    /// is faster that way up to 1024 rows, but its logits come out column-major and the vocabulary-wide ops after it
+    /// (SUBS, shaping, the draw) slow down on them: at 1024 rows the latency benchmark's reveal-first @ 16 (demo, batch 8)
+    /// went from 1456 to 1778 ms, so only decode-sized blocks take this path.</summary>
     internal const long SmallRows = 64;
 
     /// <summary>The vocabulary projection hidden [.., D] → logits [.., V] in float32. For a few rows in float32 (an AR
