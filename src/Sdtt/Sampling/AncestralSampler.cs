@@ -49,8 +49,8 @@ public sealed class AncestralSampler : ISampler
         using var run = new Run(model, o, cached, uniforms, dtype);
         using var outer = NewDisposeScope();
         using var noGrad = no_grad();
-        var ts = TimeGrid(n, o.Eps);
-        double dt = StepSize(n, o.Eps);
+        var ts = TimeGrid(n, o.GridEps);
+        double dt = StepSize(n, o.GridEps);
         if (constraint is not null) (run.FixedMask, run.FixedTokens) = constraint.ToTensors(b, l, device);
 
         // Prior: all MASK, BOS/EOS written once, then the projection.

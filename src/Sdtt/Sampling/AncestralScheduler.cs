@@ -27,14 +27,14 @@ public sealed class AncestralScheduler
     {
         if (steps < 1) throw new SdttException($"steps must be ≥ 1 (got {steps})");
         Steps = steps;
-        Eps = eps;
+        GridEps = eps;
         _schedule = schedule ?? new LogLinearSchedule();
     }
 
     /// <summary>Number of steps N.</summary>
     public int Steps { get; }
     /// <summary>End of the grid ε.</summary>
-    public double Eps { get; }
+    public double GridEps { get; }
     /// <summary>The noise schedule (m(t), σ(t)).</summary>
     public LogLinearSchedule Schedule => _schedule;
 
@@ -45,12 +45,12 @@ public sealed class AncestralScheduler
     public static double StepSize(int steps, double eps = 1e-5) => (1.0 - eps) / steps;
 
     /// <summary>This scheduler's dt.</summary>
-    public double Dt => StepSize(Steps, Eps);
+    public double Dt => StepSize(Steps, GridEps);
 
     /// <summary>Start time of step <paramref name="i"/> (i = N is the fill time ε), as float32 [1].</summary>
     public Tensor TimeAt(int i)
     {
-        using var grid = TimeGrid(Steps, Eps);
+        using var grid = TimeGrid(Steps, GridEps);
         return grid[i].reshape(1).clone();
     }
 
@@ -66,7 +66,7 @@ public sealed class AncestralScheduler
     public (float[] Times, double[] Reveal) Table()
     {
         using var scope = NewDisposeScope();
-        var grid = TimeGrid(Steps, Eps);
+        var grid = TimeGrid(Steps, GridEps);
         var st = At(grid.narrow(0, 0, Steps), Dt, _schedule);
         return (grid.data<float>().ToArray(), st.RevealProbability.to(ScalarType.Float64).data<double>().ToArray());
     }

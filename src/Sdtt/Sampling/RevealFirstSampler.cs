@@ -64,7 +64,7 @@ public sealed class RevealFirstSampler : ISampler
 
         var streams = o.PerSample is null ? XoshiroUniformSource.ForBatch(o.Seed, b) : settings.Select(st => XoshiroUniformSource.ForSample(st.Seed, 0)).ToArray();
         var cancelled = new bool[b];
-        var (times, revealTable) = new AncestralScheduler(n, o.Eps, _schedule).Table();
+        var (times, revealTable) = new AncestralScheduler(n, o.GridEps, _schedule).Table();
         var watch = Stopwatch.StartNew();
         int calls = 0;
         long projected = 0;
@@ -111,7 +111,7 @@ public sealed class RevealFirstSampler : ISampler
             DrawTokens(model, o, settings, x, revealed, null, b, l, times[n], greedy: true);
             calls++;
             projected += revealed.Count;
-            Report(o, n, n, o.Eps, x, b, l, mask, true, true, watch);
+            Report(o, n, n, o.GridEps, x, b, l, mask, true, true, watch);
         }
 
         var tokens = new long[b][];

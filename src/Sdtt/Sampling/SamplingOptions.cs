@@ -24,7 +24,7 @@ public sealed record SamplingOptions
     /// exceeds P (the first is always kept), renormalise. 1 = off.</summary>
     public double TopP { get; init; } = 1.0;
     /// <summary>End of the time grid ε (ts = linspace(1, ε, N+1) in float32, dt = (1 − ε)/N).</summary>
-    public double Eps { get; init; } = 1e-5;
+    public double GridEps { get; init; } = 1e-5;
     /// <summary>Token ids written into positions [0, len) of every sample (the reference README prompt; include BOS
     /// yourself if wanted). Null = no prompt.</summary>
     public IReadOnlyList<long>? Prompt { get; init; }
@@ -66,7 +66,7 @@ public sealed record SamplingOptions
         static string G(double x) => x.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (!(Temperature > 0) || double.IsInfinity(Temperature)) throw new SdttException($"{prefix}temperature must be a positive number (got {G(Temperature)})");
         if (!(TopP > 0 && TopP <= 1)) throw new SdttException($"{prefix}top-p must be in (0, 1] (got {G(TopP)})");
-        if (!(Eps > 0 && Eps < 1)) throw new SdttException($"{prefix}eps must be in (0, 1) (got {G(Eps)})");
+        if (!(GridEps > 0 && GridEps < 1)) throw new SdttException($"{prefix}grid-eps must be in (0, 1) (got {G(GridEps)})");
         if (ChunkRows < 0) throw new SdttException($"{prefix}chunk-rows must be ≥ 0 (0 = automatic; got {ChunkRows})");
         return this;
     }

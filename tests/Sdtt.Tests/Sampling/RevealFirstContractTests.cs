@@ -63,7 +63,7 @@ public class RevealFirstContractTests
         {
             "prompt" => o with { Prompt = new long[] { 3, 1, 4, 1, 5 } },
             "infill" => o with { Constraint = TokenConstraint.PerSample(new[] { new long[] { 7, -1, -1, 8 }, new long[] { -1, -1, 2, 2, 2 }, new long[] { -1, 0 } }) },
-            "fill" => o with { Steps = 3, Eps = 0.5, AddBos = true, AddEos = true, BosToken = 11 },
+            "fill" => o with { Steps = 3, GridEps = 0.5, AddBos = true, AddEos = true, BosToken = 11 },
             _ => o,
         };
     }

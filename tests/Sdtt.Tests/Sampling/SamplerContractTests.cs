@@ -34,7 +34,7 @@ public class SamplerContractTests
                 Prompt = new long[] { 7 },
             },
             // a late grid end (ε = 0.5) leaves masks after the last step, so the greedy fill runs
-            "fill" => o with { Steps = 3, Eps = 0.5, AddBos = true, AddEos = true, BosToken = 11 },
+            "fill" => o with { Steps = 3, GridEps = 0.5, AddBos = true, AddEos = true, BosToken = 11 },
             _ => o,
         };
     }

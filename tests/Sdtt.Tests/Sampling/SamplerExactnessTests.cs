@@ -63,7 +63,7 @@ public class SamplerExactnessTests(ITestOutputHelper output)
     private static (AnalyticDenoiser, SamplingOptions) Case(string kind)
     {
         TorchRuntime.EnsureLoaded();
-        var o = new SamplingOptions { Steps = Steps, NumSamples = N, SeqLen = L, Eps = Eps, Seed = 20260 };
+        var o = new SamplingOptions { Steps = Steps, NumSamples = N, SeqLen = L, GridEps = Eps, Seed = 20260 };
         return kind switch
         {
             "time" => (new AnalyticDenoiser(timeConditioned: true), o),
@@ -99,7 +99,7 @@ public class SamplerExactnessTests(ITestOutputHelper output)
     /// the last step take argmax p(· | x, ε).</summary>
     private static Dictionary<int, double> ExactDistribution(AnalyticDenoiser model, SamplingOptions o, double revealScale)
     {
-        var scheduler = new AncestralScheduler(o.Steps, o.Eps);
+        var scheduler = new AncestralScheduler(o.Steps, o.GridEps);
         var fixedPos = new int?[L];
         if (o.Constraint is not null)
         {
