@@ -54,6 +54,15 @@ public class EvalCliTests
             Assert.NotNull(all.SelfBleu);
             Assert.NotNull(all.Distinct);
 
+            // --bf16 keeps the evaluated model's weights in bf16: the NELBO moves by rounding only, and the label says so.
+            string bfReport = Path.Combine(dir, "bf16.json");
+            Assert.Equal(0, Sdtt("eval", "--model", Path.Combine(dir, "model"), "--metrics", "nelbo", "--data", Path.Combine(dir, "tok"), "--limit", "2", "--draws", "2",
+                "--device", "cpu", "--bf16", "--out", bfReport));
+            var bf = EvalReport.Read(bfReport);
+            Assert.Equal("model-bf16", bf.Label);
+            Assert.Equal(r.Nelbo.Tokens, bf.Nelbo!.Tokens);
+            Assert.InRange(bf.Nelbo.Nll, r.Nelbo.Nll - 0.02, r.Nelbo.Nll + 0.02);
+
             // Bad input is a one-line error with exit code 1.
             Assert.Equal(1, Sdtt("eval", "--model", Path.Combine(dir, "nope"), "--metrics", "entropy"));
             Assert.Equal(1, Sdtt("eval", "--model", Path.Combine(dir, "model"), "--metrics", "entropy,bogus"));
