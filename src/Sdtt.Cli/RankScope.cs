@@ -32,16 +32,6 @@ internal static class RankScope
         return code;
     }
 
-    /// <summary>libtorch threads of this rank: the requested count, or (0 = libtorch's default, which would give every rank
-    /// all cores) the cores this process may use shared among the ranks on this host.</summary>
-    public static int ThreadsPerRank(ICommunicator world, int requested)
-    {
-        if (requested > 0 || world.Size == 1) return requested;
-        int local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out var n) && n > 0 ? n : world.Size;
-        // Environment.ProcessorCount honours the affinity mask: a rank mpirun bound to one core sees 1.
-        return Math.Max(1, Environment.ProcessorCount / local);
-    }
-
     /// <summary>Passes on only the lines that start with "error:".</summary>
     private sealed class ErrorLinesOnly(TextWriter inner, string prefix) : TextWriter
     {

@@ -9,10 +9,10 @@ internal static class TrainingProgressBar
 {
     /// <summary>Runs <paramref name="run"/> with a progress sink that draws a bar of <paramref name="maxSteps"/> steps on
     /// stderr, described by <paramref name="describe"/>.</summary>
-    public static TrainingResult Run(long maxSteps, Func<TrainingProgress, string> describe, Func<IProgress<TrainingProgress>, TrainingResult> run)
+    public static T Run<T>(long maxSteps, Func<TrainingProgress, string> describe, Func<IProgress<TrainingProgress>, T> run)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        TrainingResult? result = null;
+        T result = default!;
         console.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new EtaColumn())
@@ -28,7 +28,7 @@ internal static class TrainingProgressBar
                 });
                 result = run(progress);
             });
-        return result!;
+        return result;
     }
 
     /// <summary>Reports synchronously on the training thread (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -8,6 +8,7 @@ using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
 using Sdtt.Training;
+using Sdtt.Workflows;
 using Spectre.Console;
 using TorchSharp;
 
@@ -52,118 +53,50 @@ internal static class DistillCommand
             if (parse.GetValue(stepsPerRound) is { } spr) setList.Add($"rounds.steps_per_round={spr}");
             if (parse.GetValue(teacherSteps) is { } ts) setList.Add($"rounds.teacher_steps={ts}");
             if (parse.GetValue(k) is { } kk) setList.Add($"rounds.k={kk}");
-            var outPath = parse.GetValue(outDir);
-            string? from = parse.GetValue(resumeFrom);
-            bool isResume = parse.GetValue(resume) || from is not null;
-            string? cfgName = parse.GetValue(config);
             if (parse.GetValue(print))
             {
-                Console.WriteLine(DistillConfig.Load(cfgName ?? "paper", setList).ToJson().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine(DistillConfig.Load(parse.GetValue(config) ?? "paper", setList).ToJson().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
-            if (outPath is null) throw new SdttException("--out DIR is required");
-            // Everything is checked before anything is written, so a rejected run leaves no folder behind.
-            OutputPath.RequireFolder(outPath);
-            string? teacherDir = parse.GetValue(teacher), dataDir = parse.GetValue(data);
-            var state = RunFolder.Inspect(outPath, DistillationRun.ResolvedConfigFile);
-            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
-                || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
-                RunFolder.Prepare(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", _ => { }); // throws the matching one-line error
-            if (isResume)
-            {
-                var (runTeacher, runData) = DistillationRun.ReadInputs(outPath);
-                teacherDir ??= runTeacher;
-                dataDir ??= runData;
-                cfgName ??= Path.Combine(outPath, DistillationRun.ResolvedConfigFile);
-            }
-            if (teacherDir is null) throw new SdttException("--teacher DIR is required (a diffusion model folder, e.g. from `sdtt train`)");
-            if (dataDir is null) throw new SdttException("--data DIR is required (a folder written by `sdtt prepare`)");
-
-            DistillConfig.Load(cfgName ?? "tiny", setList); // checks the config and every --set before any work
-            TorchRuntime.EnsureLoaded();
-            var modelCfg = ModelFolder.ReadDitConfig(teacherDir);
-            using var train = TokenDataset.Open(dataDir, "train");
-            using var valid = TokenDataset.Open(dataDir, "valid");
-            DistillationRun.CheckVocabulary(train, modelCfg.VocabSize);
-            var plan = cfgName is null
-                ? DistillDefaults.Choose(modelCfg, train.SeqLen, TorchRuntime.ResolveDevice(parse.GetValue(device) ?? "auto"), CpuInfo.Current)
-                : null;
-            var cfg = DistillConfig.Load(cfgName ?? plan!.Preset, setList);
-            if (plan is not null && cfg.Trainer.Bf16 && !plan.Bf16) cfg = cfg with { Trainer = cfg.Trainer with { Bf16 = false } };
-            var opt = cfg.Trainer;
-            if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
-            if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
-            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
-            if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
-            var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
-            opt = opt with { Device = torchDevice.ToString() };
-            cfg = cfg with { Trainer = opt.Validate() };
-            if (plan is not null) Console.Error.WriteLine($"distill: no --config: {plan.Reason}");
-            else if (opt.Bf16 && torchDevice.type == DeviceType.CPU && !CpuInfo.Current.HasNativeBf16)
-                Console.Error.WriteLine($"distill: note: bf16 is on but this CPU ({CpuInfo.Current.ModelName}) has no native bf16, so it is emulated and slower than fp32; consider --set trainer.bf16=false");
-            DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
-            // Load (and so check) the teacher and the judge before the run folder is touched; only rank 0 judges the rounds.
-            var student = ModelFolder.LoadDit(teacherDir, torchDevice);
-            var teacherModel = ModelFolder.LoadDit(teacherDir, torchDevice);
-            var evaluator = world.IsRoot() && parse.GetValue(judge) is { } judgeDir ? RoundJudge.Create(judgeDir, parse.GetValue(evalSamples), train.SeqLen, torchDevice, opt.Seed) : null;
-            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
-            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
-            // state they inspected (every refusal was raised above, on all ranks alike).
-            isResume = world.IsRoot()
-                ? RunFolder.Prepare(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", m => Console.Error.WriteLine($"note: {m}"))
-                : state is RunFolderState.Resumable;
-            Directory.CreateDirectory(outPath);
-            var run = new DistillationRun(outPath, cfg.Rounds, cfg.Sdtt.Loss);
-            if (world.IsRoot()) run.WriteStart(cfg, teacherDir, dataDir);
-
-            teacherModel.Precision = opt.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
-            using var objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, run.RoundsDir, ownsModels: true);
-            var divName = Divergence.Name(cfg.Sdtt.Loss);
-            objective.RoundFinished = (info, _) =>
-            {
-                var judged = evaluator?.Invoke(info);
-                var warning = run.RecordRound(info, judged);
-                string extra = judged is null ? "" : ", " + string.Join(", ", judged.Select(kv => $"{kv.Key} {kv.Value.ToString("G5", CultureInfo.InvariantCulture)}"));
-                Console.Error.WriteLine($"distill: round {info.Round} done at step {info.GlobalStep}: student for {info.StudentSteps} steps saved to {info.Dir}{extra}");
-                if (warning is not null) Console.Error.WriteLine($"distill: warning: {warning}");
-            };
-            Console.Error.WriteLine($"distill: {modelCfg.ParameterCount:N0} parameters, {cfg.Rounds.Rounds} rounds × {cfg.Rounds.StepsPerRound:N0} steps " +
-                $"(teacher {cfg.Rounds.TeacherSteps} → student {cfg.Rounds.StudentStepsAt(cfg.Rounds.Rounds - 1)} steps), k {cfg.Rounds.K}, " +
-                $"{divName} loss, {TeacherTimeGrid.Name(cfg.Sdtt.Grid)} grid, global batch {opt.GlobalBatch} ({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), " +
-                $"lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), EMA {opt.EmaDecay}, {(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}");
-            Console.Error.WriteLine($"distill: {DistillDefaults.Eta(cfg, modelCfg, train.SeqLen, torchDevice, opt.MaxSteps)}");
-
-            var trainer = (IProgress<TrainingProgress> p) => new Trainer(objective, opt, train, valid, outPath, world.IsRoot() ? p : null)
-            {
-                Plot = false, Communicator = world, ResumeFrom = isResume ? from : null, AllowDataChange = parse.GetValue(allowDataChange),
-            };
-            TrainingResult result;
-            try
-            {
-                result = CliRunner.Interactive && world.Size == 1
-                    ? RunInteractive(trainer, objective, opt, isResume)
-                    : trainer(new PlainProgress(opt.LogEvery, objective)).Run(isResume);
-            }
-            catch (TrainingDivergedException e)
-            {
-                throw Recovery.Explain(e, "distill", "--out", outPath);
-            }
+            var outPath = parse.GetValue(outDir) ?? throw new SdttException("--out DIR is required");
+            var options = new DistillationJobOptions(parse.GetValue(teacher), parse.GetValue(data), outPath, parse.GetValue(config), setList,
+                parse.GetValue(resume), parse.GetValue(resumeFrom), parse.GetValue(allowDataChange), parse.GetValue(device), parse.GetValue(threads),
+                parse.GetValue(judge), parse.GetValue(evalSamples));
+            using var job = DistillationJob.Prepare(options, world, m => Console.Error.WriteLine($"distill: note: {m}"));
+            job.Log = m => Console.Error.WriteLine($"distill: {m}");
+            if (job.PlanReason is not null) Console.Error.WriteLine($"distill: no --config: {job.PlanReason}");
+            Console.Error.WriteLine($"distill: {job.Summary}");
+            Console.Error.WriteLine($"distill: {job.Estimate}");
+            var result = Run(job, world, outPath);
             if (!world.IsRoot()) return 0;
-            objective.FinishFinalRound(result.FinalStep);
-            if (run.TryPlot() is { } plotWarning) Console.Error.WriteLine($"distill: warning: {plotWarning}");
-            Console.Error.WriteLine($"distill: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s; rounds in {run.RoundsDir}, plot {Path.Combine(outPath, DistillationRun.PlotFile)}");
-            foreach (var d in run.RoundFolders()) Console.WriteLine(d);
+            if (result.PlotWarning is { } plotWarning) Console.Error.WriteLine($"distill: warning: {plotWarning}");
+            Console.Error.WriteLine($"distill: done at step {result.Training.FinalStep}, {result.Training.TokensPerSecond:N0} tokens/s; rounds in {job.RoundsDir}, plot {job.PlotPath}");
+            foreach (var d in result.RoundFolders) Console.WriteLine(d);
             return 0;
         }));
         return cmd;
     }
 
+    /// <summary>Runs <paramref name="job"/> with a progress bar on a terminal (plain lines otherwise); a divergence becomes the
+    /// one-line recovery command.</summary>
+    internal static DistillationJobResult Run(DistillationJob job, ICommunicator world, string outPath)
+    {
+        var opt = job.Config.Trainer;
+        try
+        {
+            return CliRunner.Interactive && world.Size == 1
+                ? TrainingProgressBar.Run(opt.MaxSteps, p => Line(p, job.Objective), progress => job.Run(progress))
+                : job.Run(new PlainProgress(opt.LogEvery, job.Objective));
+        }
+        catch (TrainingDivergedException e)
+        {
+            throw Recovery.Explain(e, "distill", "--out", outPath);
+        }
+    }
+
     private static string Line(TrainingProgress p, SdttObjective o) =>
         $"round {o.Round + 1}/{o.Schedule.Rounds} (student {o.Schedule.StudentStepsAt(o.Round)} steps) step {p.Step}/{p.MaxSteps} " +
         $"loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:N0} tok/s" + (p.Eta is { } e ? $" ETA {Durations.Format(e)}" : "");
-
-    private static TrainingResult RunInteractive(Func<IProgress<TrainingProgress>, Trainer> make, SdttObjective objective, TrainerOptions opt, bool resume) =>
-        TrainingProgressBar.Run(opt.MaxSteps, p => Line(p, objective), progress => make(progress).Run(resume));
 
     private sealed class PlainProgress(long every, SdttObjective objective) : IProgress<TrainingProgress>
     {

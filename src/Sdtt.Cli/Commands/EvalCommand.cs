@@ -4,6 +4,7 @@ using Sdtt.Evaluation;
 using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
+using Sdtt.Workflows;
 using Spectre.Console;
 
 namespace Sdtt.Cli.Commands;
@@ -60,56 +61,15 @@ internal static class EvalCommand
                 "mdlm" => GenPplProtocol.Mdlm,
                 var p => throw new SdttException($"--protocol: unknown '{p}' (sdtt or mdlm)"),
             };
-            foreach (var (name, v) in new[] { ("--steps", parse.GetValue(steps)), ("--num-samples", parse.GetValue(numSamples)), ("--batch-size", parse.GetValue(batch)), ("--draws", parse.GetValue(draws)) })
-                if (v < 1) throw new SdttException($"{name} must be ≥ 1");
-            var files = ParseData(parse.GetValue(data) ?? Array.Empty<string>());
+            var files = EvaluationJob.ParseData(parse.GetValue(data) ?? Array.Empty<string>());
             if (parse.GetValue(outPath) is { } reportPath) Sdtt.IO.OutputPath.RequireFile(reportPath, "--out");
-            if (parse.GetValue(saveSamples) is { } savePath) Sdtt.IO.OutputPath.RequireFile(savePath, "--save-samples");
-            if (parse.GetValue(steps) > Sampling.SamplingLimits.MaxSteps) throw new SdttException($"--steps must be in 1..{Sampling.SamplingLimits.MaxSteps:N0}");
-            if (parse.GetValue(numSamples) > Sampling.SamplingLimits.MaxNumSamples) throw new SdttException($"--num-samples must be in 1..{Sampling.SamplingLimits.MaxNumSamples:N0}");
-            TorchRuntime.EnsureLoaded();
-            var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
+            if (parse.GetValue(seqLen) is < 2) throw new SdttException("--seq-len must be ≥ 2");
             var samplerName = SamplerOptions.Resolve(parse.GetValue(samplerOpt));
-            var precision = SamplerOptions.Precision(parse.GetValue(categorical), samplerName, "--categorical");
-            double tp = parse.GetValue(topP);
-            if (!(tp > 0 && tp <= 1)) throw new SdttException("--top-p must be in (0, 1]");
-            var loaded = EvalModels.Load(modelDir, dev, tp, samplerName, precision, parse.GetValue(bf16));
-            IJudge? judgeModel = null;
-            var judgeDir = parse.GetValue(judge);
-            if (judgeDir is not null) judgeModel = EvalModels.LoadJudge(judgeDir, dev);
-            int len = parse.GetValue(seqLen) ?? Math.Min(1024, loaded.ModelLength);
-            if (len < 2) throw new SdttException("--seq-len must be ≥ 2");
-            if (len > loaded.ModelLength) throw new SdttException($"--seq-len {len} is above the model's length {loaded.ModelLength}; use at most {loaded.ModelLength}");
-            SampleSet? given = null;
-            var samplesPath = parse.GetValue(samples);
-            // With --samples, every sample of the file is used unless --num-samples is given explicitly.
             var nsResult = parse.GetResult(numSamples);
-            if (samplesPath is not null) given = SampleFile.Read(samplesPath, nsResult is null || nsResult.Implicit ? 0 : parse.GetValue(numSamples));
-            var save = parse.GetValue(saveSamples);
-            var sampler = new Func<int, int, int, Action<int>?, List<int[]>>((n, l, s, p) =>
+            var options = new EvaluationJobOptions(modelDir, new EvalSettings
             {
-                var rows = loaded.Sampler(n, l, parse.GetValue(steps), s, parse.GetValue(batch), p);
-                if (save is not null) SampleFile.Write(save, rows);
-                return rows;
-            });
-            if (parse.GetValue(metrics)!.Split(',').Any(m => m.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)))
-            {
-                // "all" = every metric whose inputs were given; say which were left out.
-                var skipped = new List<string>();
-                void Drop(string m, bool cond, string why) { if (cond && metricList.Remove(m)) skipped.Add($"{m} ({why})"); }
-                Drop("genppl", judgeModel is null, "no --judge");
-                Drop("mauve", judgeModel is null || (!files.ContainsKey("mauve") && !files.ContainsKey("nelbo")), judgeModel is null ? "no --judge" : "no reference texts");
-                Drop("lambada", !files.ContainsKey("lambada"), "no lambada= data");
-                Drop("mc", !files.ContainsKey("mc"), "no mc= data");
-                Drop("nelbo", loaded.Diffusion is null || !files.ContainsKey("nelbo"), loaded.Diffusion is null ? "AR model" : "no nelbo= data");
-                if (skipped.Count > 0) Console.Error.WriteLine($"all: skipping {string.Join(", ", skipped)}");
-            }
-            if (parse.GetValue(resamples) < 10) throw new SdttException("--resamples must be ≥ 10");
-            if (parse.GetValue(contextTokens) < 0) throw new SdttException("--context-tokens must be ≥ 0");
-            var settings = new EvalSettings
-            {
-                Metrics = metricList, NumSamples = parse.GetValue(numSamples), SeqLen = len,
-                Steps = loaded.Diffusion is not null ? parse.GetValue(steps) : null, Seed = parse.GetValue(seed), BatchSize = parse.GetValue(batch),
+                Metrics = metricList, NumSamples = parse.GetValue(numSamples), SeqLen = parse.GetValue(seqLen) ?? 0,
+                Steps = parse.GetValue(steps), Seed = parse.GetValue(seed), BatchSize = parse.GetValue(batch),
                 Protocol = proto, SelfBleu = new SelfBleuOptions(Subset: parse.GetValue(bleuSubset), Seed: parse.GetValue(seed)),
                 MauveSeeds = parse.GetValue(mauveSeeds), Draws = parse.GetValue(draws), Limit = parse.GetValue(limit),
                 ContextTokens = parse.GetValue(contextTokens),
@@ -117,52 +77,21 @@ internal static class EvalCommand
                 NelboMaxSequences = parse.GetValue(nelboMax), MauveReference = files.GetValueOrDefault("mauve") ?? files.GetValueOrDefault("nelbo"),
                 MauvePrefix = parse.GetValue(mauvePrefix), MauveContinuations = parse.GetValue(mauveCont), MauveReferences = parse.GetValue(mauveRefs),
                 Resamples = parse.GetValue(resamples),
-            };
-            var report = EvalProgress.Run(progress => EvalRunner.Run(new EvalInputs
+            })
             {
-                ModelPath = modelDir, Label = parse.GetValue(label) is { } lb ? lb : parse.GetValue(bf16) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir)) + "-bf16" : null, ModelLength = loaded.ModelLength, Diffusion = loaded.Diffusion, Ar = loaded.Ar, Judge = judgeModel, JudgePath = judgeDir,
-                Samples = given, SamplesPath = samplesPath, Sampler = sampler, Device = dev.ToString(), Progress = progress,
-                PromptSampler = (prompt, n, l, s) => loaded.PromptSampler(prompt, n, l, parse.GetValue(steps), s, parse.GetValue(batch)),
-                Log = m => Console.Error.WriteLine(m),
-            }, settings));
+                JudgeDir = parse.GetValue(judge), Device = parse.GetValue(device)!, TopP = parse.GetValue(topP), Sampler = samplerName,
+                Precision = SamplerOptions.Precision(parse.GetValue(categorical), samplerName, "--categorical"), Bf16 = parse.GetValue(bf16),
+                Label = parse.GetValue(label), SamplesPath = parse.GetValue(samples),
+                SamplesLimit = nsResult is null || nsResult.Implicit ? 0 : parse.GetValue(numSamples), SaveSamples = parse.GetValue(saveSamples),
+                DropUnavailable = parse.GetValue(metrics)!.Split(',').Any(m => m.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)),
+            };
+            var report = EvalProgress.Run(progress => EvaluationJob.Run(options, progress, m => Console.Error.WriteLine(m)));
             PrintReport(report);
             var o = parse.GetValue(outPath);
             if (o is not null) { report.Write(o); Console.Error.WriteLine($"report written to {o}"); }
             return 0;
         });
         return cmd;
-    }
-
-    /// <summary>KEY=PATH items, or plain paths whose kind is inferred from their content.</summary>
-    internal static Dictionary<string, string> ParseData(IEnumerable<string> items)
-    {
-        var d = new Dictionary<string, string>();
-        foreach (var item in items)
-        {
-            string key, path;
-            int eq = item.IndexOf('=');
-            if (eq > 0 && new[] { "lambada", "mc", "nelbo", "mauve" }.Contains(item[..eq].ToLowerInvariant()))
-            { key = item[..eq].ToLowerInvariant(); path = item[(eq + 1)..]; }
-            else { path = item; key = InferKind(path); }
-            if (!File.Exists(path) && !Directory.Exists(path)) throw new SdttException($"--data: {path} not found");
-            if (d.ContainsKey(key)) throw new SdttException($"--data: two {key} inputs");
-            d[key] = path;
-        }
-        return d;
-    }
-
-    static string InferKind(string path)
-    {
-        if (Directory.Exists(path))
-            return File.Exists(Path.Combine(path, Data.TokenDataset.ManifestFile)) ? "nelbo" : throw new SdttException($"--data: {path} is a folder without {Data.TokenDataset.ManifestFile}");
-        if (!File.Exists(path)) throw new SdttException($"--data: {path} not found");
-        var first = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l)) ?? throw new SdttException($"--data: {path} is empty");
-        JsonObject? o;
-        try { o = JsonNode.Parse(first) as JsonObject; } catch (System.Text.Json.JsonException) { o = null; }
-        if (o is null) throw new SdttException($"--data: {path} is not JSONL; name its kind (lambada=, mc=, nelbo=, mauve=)");
-        if (o.ContainsKey("choices") || o.ContainsKey("endings")) return "mc";
-        if (o.ContainsKey("text")) return "lambada";
-        throw new SdttException($"--data: cannot tell what {path} is; name its kind (lambada=, mc=, mauve=)");
     }
 
     static void PrintReport(EvalReport r)
@@ -206,54 +135,19 @@ internal static class EvalCommand
             { reports, outDir, baseline, marginPpl, marginEnt, marginAcc, resamples, seed };
         cmd.SetGuardedAction(parse =>
         {
-            if (parse.GetValue(outDir) is { } od) Sdtt.IO.OutputPath.RequireFolder(od);
-            var list = parse.GetValue(reports)!.Select(EvalReport.Read).ToList();
-            if (list.Count == 0) throw new SdttException("compare: no reports");
-            var rows = EvalComparison.Table(list);
-            var md = new System.Text.StringBuilder();
-            md.AppendLine("| " + string.Join(" | ", EvalComparison.Columns) + " |");
-            md.AppendLine("|" + string.Concat(EvalComparison.Columns.Select(_ => "---|")));
-            foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", r) + " |");
             var margins = new EquivalenceMargins(parse.GetValue(marginPpl), parse.GetValue(marginEnt), parse.GetValue(marginAcc));
-            if (margins.GenPplRelative <= 0 || margins.EntropyRelative <= 0 || margins.AccuracyPoints <= 0) throw new SdttException("compare: margins must be > 0");
-            if (parse.GetValue(resamples) < 10) throw new SdttException("--resamples must be ≥ 10");
             var boot = new BootstrapOptions(parse.GetValue(resamples), parse.GetValue(seed));
-            List<ReportComparison>? diffs = null;
-            if (list.Any(r => r.ModelKind == "diffusion") && list.Count > 1)
-            {
-                var basis = EvalDifferences.Baseline(list, parse.GetValue(baseline));
-                diffs = EvalDifferences.Compare(list, basis, margins, boot);
-                md.AppendLine();
-                md.Append(EvalDifferences.Markdown(diffs, margins, boot));
-            }
+            var result = ComparisonJob.Run(parse.GetValue(reports)!, parse.GetValue(outDir), parse.GetValue(baseline), margins, boot,
+                m => Console.Error.WriteLine(m));
             if (CliRunner.Interactive && Console.WindowWidth >= 140)
             {
                 var t = new Table();
                 foreach (var c in EvalComparison.Columns) t.AddColumn(Markup.Escape(c));
-                foreach (var r in rows) t.AddRow(r.Select(Markup.Escape).ToArray());
+                foreach (var r in result.Rows) t.AddRow(r.Select(Markup.Escape).ToArray());
                 AnsiConsole.Write(t);
-                if (diffs is not null) Console.Write(EvalDifferences.Markdown(diffs, margins, boot));
+                if (result.Differences is not null) Console.Write(EvalDifferences.Markdown(result.Differences.ToList(), margins, boot));
             }
-            else Console.Write(md.ToString()); // a wide table wraps badly in narrow terminals and logs
-            var dir = parse.GetValue(outDir);
-            if (dir is not null)
-            {
-                Directory.CreateDirectory(dir);
-                var mdPath = Path.Combine(dir, "comparison.md");
-                Sdtt.IO.AtomicFile.WriteAllText(mdPath, md.ToString());
-                var json = new JsonArray(list.Select(r => JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(r, EvalReport.JsonOptions))).ToArray());
-                ModelFolder.WriteJsonAtomic(Path.Combine(dir, "comparison.json"), json);
-                if (diffs is not null)
-                    ModelFolder.WriteJsonAtomic(Path.Combine(dir, "differences.json"), JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(
-                        new { margins, intervals = boot, comparisons = diffs }, EvalReport.JsonOptions))!);
-                if (list.Any(r => r.GenPpl is not null))
-                {
-                    var png = Path.Combine(dir, "genppl_vs_steps.png");
-                    EvalComparison.PlotGenPplVsSteps(list, png);
-                    Console.Error.WriteLine($"plot written to {png}");
-                }
-                Console.Error.WriteLine($"table written to {mdPath}");
-            }
+            else Console.Write(result.Markdown); // a wide table wraps badly in narrow terminals and logs
             return 0;
         });
         return cmd;

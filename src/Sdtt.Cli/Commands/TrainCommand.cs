@@ -7,6 +7,7 @@ using Sdtt.IO;
 using Sdtt.Models;
 using Sdtt.Native;
 using Sdtt.Training;
+using Sdtt.Workflows;
 using Spectre.Console;
 using TorchSharp;
 
@@ -17,12 +18,9 @@ namespace Sdtt.Cli.Commands;
 /// and checkpoints/.</summary>
 internal static class TrainCommand
 {
-    /// <summary>Resolved config file written into the run folder.</summary>
-    public const string ResolvedConfigFile = "train_config.json";
-
     public static Command Create()
     {
-        var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", TrainingConfig.PresetNames)}) or a JSON file; on --resume defaults to OUT/{ResolvedConfigFile}" };
+        var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", TrainingConfig.PresetNames)}) or a JSON file; on --resume defaults to OUT/{TrainingJob.ResolvedConfigFile}" };
         var sets = new Option<string[]>("--set") { Description = "Override a field: key=value (e.g. max_steps=60, model.n_blocks=2, trainer.lr=1e-3); repeatable", AllowMultipleArgumentsPerToken = false };
         var data = new Option<string?>("--data") { Description = "A prepared token folder (sdtt prepare): manifest.json + train.bin + valid.bin" };
         var outDir = new Option<string?>("--out") { Description = "Run folder (must be empty or absent unless --resume)" };
@@ -40,91 +38,21 @@ internal static class TrainCommand
         cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = parse.GetValue(sets) ?? Array.Empty<string>();
-            var cfgName = parse.GetValue(config);
-            var outPath = parse.GetValue(outDir);
-            string? from = parse.GetValue(resumeFrom);
-            bool isResume = parse.GetValue(resume) || from is not null;
             if (parse.GetValue(print))
             {
-                var c = TrainingConfig.Load(cfgName ?? "tiny", setList);
+                var c = TrainingConfig.Load(parse.GetValue(config) ?? "tiny", setList);
                 Console.WriteLine(c.ToJson().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
             var dataDir = parse.GetValue(data) ?? throw new SdttException("--data DIR is required (a folder written by `sdtt prepare`)");
-            if (outPath is null) throw new SdttException("--out DIR is required");
-            // Everything is checked before anything is written, so a rejected run leaves no folder behind.
-            OutputPath.RequireFolder(outPath);
-            var state = RunFolder.Inspect(outPath, ResolvedConfigFile);
-            if (isResume && state is RunFolderState.Resumable or RunFolderState.Unstarted) cfgName ??= Path.Combine(outPath, ResolvedConfigFile);
-            if (cfgName is null)
-                throw new SdttException(isResume ? $"{outPath}: --resume found no checkpoint ({Trainer.CheckpointsDirName}/{CheckpointStore.LastFile} is missing) and no {ResolvedConfigFile}; start a new run with --config"
-                                                 : "--config NAME|FILE.json is required");
-            if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
-                || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
-                RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", _ => { }); // throws the matching one-line error
-            var cfg = TrainingConfig.Load(cfgName, setList);
-            var opt = cfg.Trainer;
-            if (parse.GetValue(device) is { } dev) opt = opt with { Device = dev };
-            if (parse.GetValue(threads) is { } th) opt = opt with { Threads = th };
-            opt = opt with { Threads = RankScope.ThreadsPerRank(world, opt.Threads) };
-            TorchRuntime.EnsureLoaded();
-            if (opt.Threads > 0) torch.set_num_threads(opt.Threads);
-            var torchDevice = TorchRuntime.ResolveDevice(opt.Device);
-            opt = opt with { Device = torchDevice.ToString() };
-            using var train = TokenDataset.Open(dataDir, "train");
-            using var valid = TokenDataset.Open(dataDir, "valid");
-            var modelCfg = cfg.Model;
-            if (modelCfg.ModelLength != train.SeqLen)
-            {
-                Console.Error.WriteLine($"note: model.length {modelCfg.ModelLength} → {train.SeqLen} (the data's sequence length)");
-                modelCfg = modelCfg with { ModelLength = train.SeqLen };
-            }
-            int maxId = 0;
-            if (modelCfg.VocabSize < Gpt2Tokenizer.ModelVocabSize) maxId = CheckVocabulary(train, modelCfg.VocabSize);
-            cfg = cfg with { Model = modelCfg, Trainer = opt.Validate() };
-            DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
-            bool isAr = ArTrainSupport.IsAr(parse.GetValue(modelType), outPath, isResume);
-            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
-            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
-            // state they inspected (every refusal was raised above, on all ranks alike).
-            isResume = world.IsRoot()
-                ? RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", m => Console.Error.WriteLine($"note: {m}"))
-                : state is RunFolderState.Resumable;
-            Directory.CreateDirectory(outPath);
-            if (world.IsRoot()) ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
-
-            torch.random.manual_seed(opt.Seed);
-            using ITrainingObjective objective = isAr ? ArTrainSupport.Objective(modelCfg, torchDevice, outPath, world.IsRoot()) : NewMdlm(modelCfg, torchDevice, cfg.Mdlm);
-            Console.Error.WriteLine($"train: {objective.Name}, {(isAr ? ArTrainSupport.Config(modelCfg).ParameterCount : modelCfg.ParameterCount):N0} parameters (D {modelCfg.HiddenSize}, {modelCfg.NBlocks} blocks), " +
-                $"{train.Count:N0} train / {valid.Count:N0} valid sequences of {train.SeqLen}, global batch {opt.GlobalBatch} " +
-                $"({(world.Size > 1 ? $"{world.Size} ranks × " : "")}{opt.Accumulation / world.Size}×{opt.MicroBatch}), {opt.MaxSteps:N0} steps, lr {opt.Lr:G3} (warm-up {opt.WarmupSteps}), " +
-                $"{(opt.Bf16 ? "bf16" : "fp32")} on {torchDevice}, {torch.get_num_threads()} threads");
-            double perStep = TrainingCost.StepSeconds(modelCfg, (long)opt.GlobalBatch * train.SeqLen, 3, opt.Bf16, torchDevice);
-            Console.Error.WriteLine($"train: estimated ~{Durations.FormatSeconds(perStep)} per step, ETA {Durations.FormatSeconds(perStep * opt.MaxSteps)} for {opt.MaxSteps:N0} steps");
-
-            using var cts = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            TrainingResult result;
-            Action<torch.nn.Module, TrainingContext>? dump = parse.GetValue(dumpGradients) is { } dumpPath ? (m, ctx) => DumpGradients(m, ctx, dumpPath) : null;
-            Trainer NewTrainer(IProgress<TrainingProgress>? p) =>
-                new(objective, opt, train, valid, outPath, world.IsRoot() ? p : null)
-                {
-                    Communicator = world, GradientsReady = dump,
-                    ResumeFrom = isResume ? from : null, AllowDataChange = parse.GetValue(allowDataChange),
-                };
-            try
-            {
-                result = CliRunner.Interactive && world.Size == 1
-                    ? TrainingProgressBar.Run(opt.MaxSteps, ProgressLine, progress => NewTrainer(progress).Run(isResume, cts.Token))
-                    : NewTrainer(new PlainProgress(opt.LogEvery)).Run(isResume, cts.Token);
-            }
-            catch (TrainingDivergedException e)
-            {
-                throw Recovery.Explain(e, "train", "--data", dataDir, "--out", outPath);
-            }
-            finally { Console.CancelKeyPress -= onCancel; }
-
+            var outPath = parse.GetValue(outDir) ?? throw new SdttException("--out DIR is required");
+            var options = new TrainingJobOptions(parse.GetValue(config), setList, dataDir, outPath, parse.GetValue(resume), parse.GetValue(resumeFrom),
+                parse.GetValue(allowDataChange), parse.GetValue(device), parse.GetValue(threads), parse.GetValue(modelType));
+            using var job = TrainingJob.Prepare(options, world, m => Console.Error.WriteLine($"note: {m}"));
+            if (parse.GetValue(dumpGradients) is { } dumpPath) job.GradientsReady = (m, ctx) => DumpGradients(m, ctx, dumpPath);
+            Console.Error.WriteLine($"train: {job.Summary}");
+            Console.Error.WriteLine($"train: {job.Estimate}");
+            var result = Run(job, world, outPath, dataDir);
             var lastVal = result.Validations.Count > 0 ? result.Validations[^1] : default;
             Console.Error.WriteLine($"train: done at step {result.FinalStep}, {result.TokensPerSecond:N0} tokens/s" +
                 (lastVal.Metrics is null ? "" : $", validation nll {lastVal.Metrics["nll"]:F4} (ppl ≤ {lastVal.Metrics["ppl"]:F2}, {lastVal.Metrics["bpd"]:F3} bits/token)"));
@@ -134,32 +62,33 @@ internal static class TrainCommand
         return cmd;
     }
 
+    /// <summary>Runs <paramref name="job"/> with a progress bar on a terminal (plain lines otherwise), Ctrl+C stopping at
+    /// the next step with a checkpoint; a divergence becomes the one-line recovery command.</summary>
+    internal static TrainingResult Run(TrainingJob job, ICommunicator world, string outPath, string dataDir)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var opt = job.Config.Trainer;
+            return CliRunner.Interactive && world.Size == 1
+                ? TrainingProgressBar.Run(opt.MaxSteps, ProgressLine, progress => job.Run(progress, cts.Token))
+                : job.Run(new PlainProgress(opt.LogEvery), cts.Token);
+        }
+        catch (TrainingDivergedException e)
+        {
+            throw Recovery.Explain(e, "train", "--data", dataDir, "--out", outPath);
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
     private static void DumpGradients(torch.nn.Module model, TrainingContext ctx, string path)
     {
         if (ctx.Step != 0 || !ctx.IsWriter) return;
         var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
             .Select(p => new KeyValuePair<string, torch.Tensor>(p.name, p.parameter.grad!)).ToList();
         SafeTensorsWriter.Write(path, grads);
-    }
-
-    private static ITrainingObjective NewMdlm(DitConfig modelCfg, torch.Device device, MdlmOptions options)
-    {
-        var model = new Dit(modelCfg);
-        if (!device.type.Equals(DeviceType.CPU)) model.to(device);
-        return new MdlmObjective(model, options, ownsModel: true);
-    }
-
-    private static int CheckVocabulary(TokenDataset train, int vocab)
-    {
-        var buf = new long[train.SeqLen];
-        int max = 0;
-        for (long i = 0; i < Math.Min(train.Count, 256); i++)
-        {
-            train.Read(i, buf);
-            foreach (var t in buf) max = Math.Max(max, (int)t);
-        }
-        if (max >= vocab - 1) throw new SdttException($"the data holds token id {max}, which does not fit model.vocab_size {vocab} (ids must be < {vocab - 1}, the last id is MASK)");
-        return max;
     }
 
     private static string ProgressLine(TrainingProgress p) =>

@@ -69,6 +69,19 @@ public sealed unsafe class TokenDataset : IDisposable
         for (int i = 0; i < SeqLen; i++) dst[i] = src[i];
     }
 
+    /// <summary>Throws one line naming <paramref name="model"/> when the first 256 sequences hold a token id that does not
+    /// fit a diffusion vocabulary of <paramref name="vocabSize"/> (whose last id is MASK), before any long work.</summary>
+    public void RequireVocabulary(int vocabSize, string model)
+    {
+        var buf = new long[SeqLen];
+        for (long i = 0; i < Math.Min(Count, 256); i++)
+        {
+            Read(i, buf);
+            foreach (var t in buf)
+                if (t >= vocabSize - 1) throw new SdttException($"the data holds token id {t}, which does not fit {model} vocabulary of {vocabSize} (ids must be < {vocabSize - 1}, the last id is MASK)");
+        }
+    }
+
     /// <summary>A batch [indices.Length, SeqLen] int64 tensor on <paramref name="device"/>.</summary>
     public Tensor Batch(IReadOnlyList<long> indices, Device? device = null)
     {

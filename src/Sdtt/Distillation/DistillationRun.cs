@@ -67,19 +67,6 @@ public sealed class DistillationRun
         });
     }
 
-    /// <summary>Checks that the first sequences of <paramref name="train"/> fit a teacher of <paramref name="vocabSize"/>
-    /// (whose last id is MASK), before any long work.</summary>
-    public static void CheckVocabulary(TokenDataset train, int vocabSize)
-    {
-        var buf = new long[train.SeqLen];
-        for (long i = 0; i < Math.Min(train.Count, 256); i++)
-        {
-            train.Read(i, buf);
-            foreach (var t in buf)
-                if (t >= vocabSize - 1) throw new SdttException($"the data holds token id {t}, which does not fit the teacher's vocabulary {vocabSize} (the last id is MASK)");
-        }
-    }
-
     /// <summary>Appends a "round" record for <paramref name="round"/> (round, teacher and student steps, then
     /// <paramref name="judged"/> metrics) and redraws the plots. Returns a warning when a plot could not be written.</summary>
     public string? RecordRound(FinishedRound round, IEnumerable<KeyValuePair<string, double>>? judged = null)

@@ -19,6 +19,16 @@ public sealed record DataParallelPlan(int Rank, int Size, int MicroBatches)
     /// <summary>Whether global micro-batch <paramref name="g"/> is this rank's.</summary>
     public bool Owns(int g) => g >= FirstMicroBatch && g < FirstMicroBatch + LocalMicroBatches;
 
+    /// <summary>libtorch threads of this rank: the requested count, or (0 = libtorch's default, which would give every rank
+    /// all cores) the cores this process may use shared among the ranks on this host.</summary>
+    public static int ThreadsPerRank(ICommunicator world, int requested)
+    {
+        if (requested > 0 || world.Size == 1) return requested;
+        int local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out var n) && n > 0 ? n : world.Size;
+        // Environment.ProcessorCount honours the affinity mask: a rank mpirun bound to one core sees 1.
+        return Math.Max(1, Environment.ProcessorCount / local);
+    }
+
     /// <summary>The plan of <paramref name="comm"/>'s rank for a global batch of <paramref name="globalBatch"/> sequences in
     /// micro-batches of <paramref name="microBatch"/>; throws <see cref="SdttException"/> when the batch does not split evenly.</summary>
     public static DataParallelPlan For(ICommunicator comm, int globalBatch, int microBatch)

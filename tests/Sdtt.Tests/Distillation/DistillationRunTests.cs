@@ -40,8 +40,8 @@ public class DistillationRunTests : IDisposable
 
         var data = _tmp.Track(TrainingFixtures.ToyData(nTrain: 4, nValid: 2)); // token ids up to 41
         using var train = TokenDataset.Open(data, "train");
-        DistillationRun.CheckVocabulary(train, 43);
-        var v = Assert.Throws<SdttException>(() => DistillationRun.CheckVocabulary(train, 42));
+        train.RequireVocabulary(43, "the teacher's");
+        var v = Assert.Throws<SdttException>(() => train.RequireVocabulary(42, "the teacher's"));
         Assert.Contains("token id 41", v.Message);
     }
 }

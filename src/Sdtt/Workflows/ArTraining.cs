@@ -3,13 +3,13 @@ using Sdtt.Models;
 using Sdtt.Training;
 using TorchSharp;
 
-namespace Sdtt.Cli.Commands;
+namespace Sdtt.Workflows;
 
 /// <summary><c>sdtt train --model-type ar</c>: the GPT-2 baseline with the width, heads, depth, length and dropout of the
 /// training config's model section (vocabulary = the diffusion vocabulary minus MASK, i.e. 50257 for GPT-2), trained by
 /// <see cref="CausalLmObjective"/> with the same trainer options and token files. The run folder remembers the choice
 /// (<see cref="MarkerFile"/>), so <c>--resume</c> needs no flag.</summary>
-internal static class ArTrainSupport
+public static class ArTraining
 {
     /// <summary>Written into AR run folders: the GPT config (HF GPT-2 style).</summary>
     public const string MarkerFile = "ar_model_config.json";

@@ -4,12 +4,14 @@ using Sdtt.Models;
 using Sdtt.Evaluation;
 using static TorchSharp.torch;
 
-namespace Sdtt.Cli.Commands;
+namespace Sdtt.Workflows;
 
 /// <summary>The per-round quick evaluation of <c>sdtt distill --judge</c>: checks the judge folder once, then runs
 /// <see cref="RoundEvaluator"/> on each finished round's EMA student.</summary>
-internal static class RoundJudge
+public static class RoundJudge
 {
+    /// <summary>Checks <paramref name="judgeDir"/> now (a GPT-2 folder covering <paramref name="seqLen"/> positions) and
+    /// returns the evaluation of a finished round: <paramref name="samples"/> samples at the student's step count.</summary>
     public static Func<FinishedRound, IReadOnlyList<KeyValuePair<string, double>>> Create(string judgeDir, int samples, int seqLen, Device device, long seed)
     {
         if (samples < 1) throw new SdttException($"--eval-samples must be ≥ 1 (got {samples})");
