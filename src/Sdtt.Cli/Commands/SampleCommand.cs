@@ -53,18 +53,7 @@ internal static class SampleCommand
             if (outPath is not null && Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } od && !Directory.Exists(od) && !File.Exists(od))
                 throw new SdttException($"--out {outPath}: folder {od} does not exist");
             if (outPath is not null) OutputPath.RequireFile(outPath);
-            if (!Directory.Exists(dir)) throw new SdttException($"--model {dir}: model folder not found");
-            var cfg = ModelFolder.ReadDitConfig(dir);
-            int len = parse.GetValue(seqLen) ?? cfg.ModelLength;
-            SamplingLimits.Check(n, b, len, cfg); // steps, samples and length, against the model, before it is loaded
-
-            long[]? promptTokens = parse.GetValue(prompt) is { } text
-                ? new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray()
-                : null;
-            if (promptTokens is not null && len < promptTokens.Length + 1)
-                throw new SdttException($"--seq-len {len} is too short for the prompt ({promptTokens.Length} tokens with BOS); use at least {promptTokens.Length + 1}");
-            if (promptTokens is not null && promptTokens.Any(t => t >= cfg.VocabSize || t == cfg.MaskIndex))
-                throw new SdttException($"the prompt has GPT-2 ids outside this model's vocabulary ({cfg.VocabSize}); prompts need a GPT-2-vocabulary model");
+            var (len, promptTokens) = DiffusionPipeline.CheckRequest(dir, n, b, parse.GetValue(seqLen), parse.GetValue(prompt)); // before the model loads
 
             TorchRuntime.EnsureLoaded();
             using var pipe = DiffusionPipeline.Load(dir, parse.GetValue(device)!, parse.GetValue(bf16));

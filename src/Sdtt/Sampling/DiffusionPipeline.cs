@@ -44,8 +44,27 @@ public sealed class DiffusionPipeline : IDisposable
         return new DiffusionPipeline(model, ownsModel: true);
     }
 
+    /// <summary>Checks a sampling request against the model folder <paramref name="dir"/> before any weights load (steps,
+    /// samples and length against the model; a prompt's length and vocabulary) and returns the resolved length and the
+    /// prompt's tokens ([BOS] + GPT-2 ids, or null). One-line <see cref="SdttException"/>s name the option at fault.</summary>
+    public static (int SeqLen, long[]? Prompt) CheckRequest(string dir, int steps, int numSamples, int? seqLen, string? prompt)
+    {
+        if (!Directory.Exists(dir)) throw new SdttException($"--model {dir}: model folder not found");
+        var cfg = ModelFolder.ReadDitConfig(dir);
+        int len = seqLen ?? cfg.ModelLength;
+        SamplingLimits.Check(steps, numSamples, len, cfg);
+        long[]? tokens = prompt is null ? null : Prompt(prompt);
+        if (tokens is not null && len < tokens.Length + 1)
+            throw new SdttException($"--seq-len {len} is too short for the prompt ({tokens.Length} tokens with BOS); use at least {tokens.Length + 1}");
+        if (tokens is not null && tokens.Any(t => t >= cfg.VocabSize || t == cfg.MaskIndex))
+            throw new SdttException($"the prompt has GPT-2 ids outside this model's vocabulary ({cfg.VocabSize}); prompts need a GPT-2-vocabulary model");
+        return (len, tokens);
+    }
+
     /// <summary>[BOS] + GPT-2 tokens of <paramref name="text"/>.</summary>
-    public long[] EncodePrompt(string text) => new long[] { Gpt2Tokenizer.Bos }.Concat(Tokenizer.Encode(text).Select(i => (long)i)).ToArray();
+    public long[] EncodePrompt(string text) => Prompt(text);
+
+    private static long[] Prompt(string text) => new long[] { Gpt2Tokenizer.Bos }.Concat(Gpt2Tokenizer.Instance.Encode(text).Select(i => (long)i)).ToArray();
 
     /// <summary>Draws <paramref name="numSamples"/> sequences of <paramref name="seqLen"/> tokens (default: the model's
     /// length) with <paramref name="steps"/> ancestral steps. <paramref name="prompt"/> (text) becomes the prefix
