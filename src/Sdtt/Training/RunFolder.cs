@@ -36,6 +36,30 @@ public static class RunFolder
         return File.Exists(Path.Combine(dir, configFile)) ? RunFolderState.Unstarted : RunFolderState.Foreign;
     }
 
+    /// <summary>Inspects <paramref name="dir"/> and throws the one-line refusal that <see cref="Prepare"/> would raise, without
+    /// touching anything (so a job can check the folder first and write only after every other check).</summary>
+    public static RunFolderState Check(string dir, string configFile, bool resume, string? resumeFrom, string command)
+    {
+        var state = Inspect(dir, configFile);
+        if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !resume) || (state is RunFolderState.Empty && resume)
+            || (state is RunFolderState.Unstarted && resumeFrom is not null && resumeFrom.Trim() != "0"))
+            Prepare(dir, configFile, resume, resumeFrom, command, _ => { }); // throws the matching one-line error
+        return state;
+    }
+
+    /// <summary>Prepares <paramref name="dir"/> on rank 0 (<see cref="Prepare"/>) once every rank has checked it; the other
+    /// ranks take the same decision from the <paramref name="state"/> they inspected. Returns whether the run resumes.</summary>
+    public static bool PrepareOnRoot(Distributed.ICommunicator world, RunFolderState state, string dir, string configFile, bool resume,
+        string? resumeFrom, string command, Action<string> note)
+    {
+        world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
+        bool resumes = Distributed.CommunicatorExtensions.IsRoot(world)
+            ? Prepare(dir, configFile, resume, resumeFrom, command, note)
+            : state is RunFolderState.Resumable;
+        Directory.CreateDirectory(dir);
+        return resumes;
+    }
+
     /// <summary>Decides how a command starts in <paramref name="dir"/>: returns true to resume from a checkpoint, false to
     /// start at step 0 (after clearing an unstarted run's artefacts); throws a one-line error that says what to do otherwise.
     /// <paramref name="resumeFrom"/> is the --resume-from value, if any. <paramref name="note"/> reports what was decided.</summary>

@@ -101,10 +101,7 @@ public sealed class DistillationJob : IDisposable
         string? cfgName = options.Config;
         OutputPath.RequireFolder(outPath);
         string? teacherDir = options.Teacher, dataDir = options.DataDir;
-        var state = RunFolder.Inspect(outPath, DistillationRun.ResolvedConfigFile);
-        if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
-            || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
-            RunFolder.Prepare(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", _ => { }); // throws the matching one-line error
+        var state = RunFolder.Check(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill");
         if (isResume)
         {
             var (runTeacher, runData) = DistillationRun.ReadInputs(outPath);
@@ -146,13 +143,7 @@ public sealed class DistillationJob : IDisposable
             var teacherModel = ModelFolder.LoadDit(teacherDir, device);
             teacherModel.Precision = opt.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
             var evaluator = world.IsRoot() && options.Judge is { } judgeDir ? RoundJudge.Create(judgeDir, options.EvalSamples, train.SeqLen, device, opt.Seed) : null;
-            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
-            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
-            // state they inspected (every refusal was raised above, on all ranks alike).
-            isResume = world.IsRoot()
-                ? RunFolder.Prepare(outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", note)
-                : state is RunFolderState.Resumable;
-            Directory.CreateDirectory(outPath);
+            isResume = RunFolder.PrepareOnRoot(world, state, outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", note);
             var run = new DistillationRun(outPath, cfg.Rounds, cfg.Sdtt.Loss);
             if (world.IsRoot()) run.WriteStart(cfg, teacherDir, dataDir);
             objective = new SdttObjective(student, teacherModel, cfg.Rounds, cfg.Sdtt, run.RoundsDir, ownsModels: true);

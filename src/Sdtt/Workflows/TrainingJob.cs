@@ -102,9 +102,7 @@ public sealed class TrainingJob : IDisposable
         if (cfgName is null)
             throw new SdttException(isResume ? $"{outPath}: --resume found no checkpoint ({Trainer.CheckpointsDirName}/{CheckpointStore.LastFile} is missing) and no {ResolvedConfigFile}; start a new run with --config"
                                              : "--config NAME|FILE.json is required");
-        if (state is RunFolderState.Foreign || (state is RunFolderState.Resumable && !isResume) || (state is RunFolderState.Empty && isResume)
-            || (state is RunFolderState.Unstarted && from is not null && from.Trim() != "0"))
-            RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", _ => { }); // throws the matching one-line error
+        RunFolder.Check(outPath, ResolvedConfigFile, isResume, from, "train");
         var cfg = TrainingConfig.Load(cfgName, options.Sets);
         var opt = cfg.Trainer;
         if (options.Device is { } dev) opt = opt with { Device = dev };
@@ -129,13 +127,7 @@ public sealed class TrainingJob : IDisposable
             cfg = cfg with { Model = modelCfg, Trainer = opt.Validate() };
             DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
             bool isAr = ArTraining.IsAr(options.ModelType, outPath, isResume);
-            world.Barrier(); // every rank has checked the run folder before rank 0 writes into it
-            // Rank 0 prepares the folder (clearing an unstarted run's files); the others take the same decision from the
-            // state they inspected (every refusal was raised above, on all ranks alike).
-            isResume = world.IsRoot()
-                ? RunFolder.Prepare(outPath, ResolvedConfigFile, isResume, from, "train", note)
-                : state is RunFolderState.Resumable;
-            Directory.CreateDirectory(outPath);
+            isResume = RunFolder.PrepareOnRoot(world, state, outPath, ResolvedConfigFile, isResume, from, "train", note);
             if (world.IsRoot()) ModelFolder.WriteJsonAtomic(Path.Combine(outPath, ResolvedConfigFile), cfg.ToJson());
 
             torch.random.manual_seed(opt.Seed);
