@@ -12,6 +12,7 @@ try
         "ops" => OpsProbe.Run(args[1..]),
         "stages" => StageProbe.Run(args[1..]),
         "roofline" => RooflineProbe.Run(args[1..]),
+        "ar-decode" => ArDecodeProbe.Run(args[1..]),
         "leaks" => LeakProbe.Run(args[1..]),
         "memory" => MemoryBenchmark.Run(args),
         "memory-child" => MemoryBenchmark.ChildMain(args),
