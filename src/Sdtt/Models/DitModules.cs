@@ -25,23 +25,19 @@ internal static class DitOps
     internal static readonly Scalar One = 1.0.ToScalar();
     internal static readonly Scalar MinusOne = (-1.0).ToScalar();
 
-    /// <summary><paramref name="x"/> in <paramref name="dtype"/>, without a call into libtorch when it already is: decode steps
-    /// run on tensors so small that each op's dispatch is most of its cost.</summary>
-    public static Tensor As(Tensor x, ScalarType dtype) => x.dtype == dtype ? x : x.to(dtype);
-
     /// <summary>LayerNorm without bias, in float32, eps 1e-5, times weight (one fused kernel: the weight goes into layer_norm).</summary>
     public static Tensor Norm(Tensor x, Parameter weight)
     {
         var d = x.shape[^1];
-        return F.layer_norm(As(x, ScalarType.Float32), new[] { d }, As(weight, ScalarType.Float32), null, 1e-5);
+        return F.layer_norm(x.to(ScalarType.Float32), new[] { d }, weight.to(ScalarType.Float32), null, 1e-5);
     }
 
     /// <summary>y = x Wᵀ + b in the requested precision.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, ModelPrecision p)
     {
         if (p == ModelPrecision.BFloat16)
-            return F.linear(As(x, ScalarType.BFloat16), As(weight, ScalarType.BFloat16), bias is null ? null : As(bias, ScalarType.BFloat16));
-        return F.linear(As(x, weight.dtype), weight, bias);
+            return F.linear(x.to(ScalarType.BFloat16), weight.to(ScalarType.BFloat16), bias?.to(ScalarType.BFloat16));
+        return F.linear(x.to(weight.dtype), weight, bias);
     }
 
     /// <summary>Rows up to which <see cref="VocabProjection"/> puts the weight on the left of the product. The product alone

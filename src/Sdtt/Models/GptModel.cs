@@ -100,9 +100,9 @@ public sealed class GptModel : nn.Module, IPrecisionSwitchable
         if (past + l > Config.NPositions)
             throw new SdttException($"sequence of {past + l} positions exceeds the model's n_positions {Config.NPositions}");
         if (l == 0) throw new SdttException("GPT input has no positions");
-        // Positions past … past + L − 1 are a slice of the position table (no index tensor, no gather).
-        var x = DitOps.As(wte.forward(tokens) + wpe.weight!.narrow(0, past, l), ScalarType.Float32);
-        if (training && Config.Dropout > 0) x = F.dropout(x, Config.Dropout, training);
+        var pos = arange(past, past + l, dtype: ScalarType.Int64, device: tokens.device).unsqueeze(0);
+        var x = (wte.forward(tokens) + wpe.forward(pos)).to(ScalarType.Float32);
+        x = F.dropout(x, Config.Dropout, training);
         for (int i = 0; i < h.Count; i++) x = h[i].Forward(x, cache, i, Precision);
         cache?.Advance(l);
         return ln_f.forward(x).MoveToOuterDisposeScope();

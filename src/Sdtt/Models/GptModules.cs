@@ -40,15 +40,16 @@ public sealed class GptAttention : nn.Module
     public Tensor Forward(Tensor u, KvCache? cache, int layer, ModelPrecision p)
     {
         long b = u.shape[0], l = u.shape[1], d = u.shape[2], hd = d / _heads;
-        // [B, L, 3, H, hd] → three [B, H, L, hd] views in one permute + unbind (a decode step is dispatch-bound).
-        var qkv = DitOps.Linear(u, c_attn.weight!, c_attn.bias, p).view(b, l, 3, _heads, hd).permute(2, 0, 3, 1, 4).unbind(0);
-        Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+        var qkv = DitOps.Linear(u, c_attn.weight!, c_attn.bias, p).view(b, l, 3, _heads, hd);
+        var q = qkv[.., .., 0].transpose(1, 2);
+        var k = qkv[.., .., 1].transpose(1, 2);
+        var v = qkv[.., .., 2].transpose(1, 2);
         long past = cache?.Length ?? 0;
         if (cache is not null)
         {
-            (k, v) = cache.Append(layer, DitOps.As(k, cache.DType), DitOps.As(v, cache.DType));
-            k = DitOps.As(k, q.dtype);
-            v = DitOps.As(v, q.dtype);
+            (k, v) = cache.Append(layer, k.to(cache.DType), v.to(cache.DType));
+            k = k.to(q.dtype);
+            v = v.to(q.dtype);
         }
         double drop = training ? _dropout : 0.0;
         Tensor attn;
@@ -119,15 +120,12 @@ public sealed class GptBlock : nn.Module
     /// <summary>Stores the attention and MLP projections in <paramref name="dtype"/> (LayerNorms stay float32).</summary>
     internal void CastLinearWeights(ScalarType dtype) { attn.CastLinearWeights(dtype); mlp.CastLinearWeights(dtype); }
 
-    // Dropout only in training: in eval it is the identity, and one call fewer per residual matters in a decode step.
-    private Tensor Drop(Tensor y) => training && _dropout > 0 ? F.dropout(y, _dropout, training) : y;
-
     /// <summary>x [B, L, D] float32 → [B, L, D] float32.</summary>
     public Tensor Forward(Tensor x, KvCache? cache, int layer, ModelPrecision p)
     {
         var a = attn.Forward(ln_1.forward(x), cache, layer, p);
-        x = x + DitOps.As(Drop(a), ScalarType.Float32);
+        x = x + F.dropout(a, _dropout, training).to(ScalarType.Float32);
         var m = mlp.Forward(ln_2.forward(x), p);
-        return x + DitOps.As(Drop(m), ScalarType.Float32);
+        return x + F.dropout(m, _dropout, training).to(ScalarType.Float32);
     }
 }
