@@ -35,7 +35,7 @@ public sealed record DistillConfig(TrainerOptions Trainer, SdttSchedule Rounds, 
         {
             "paper" => new DistillConfig(paper, new SdttSchedule(), new SdttOptions()),
             "reference" or "code" => new DistillConfig(paper with { Lr = 3e-4, WarmupSteps = 2500 }, new SdttSchedule(),
-                new SdttOptions(Grid: TeacherGrid.Coded)),
+                new SdttOptions(Grid: TeacherGrid.Coded, Rollout: TeacherRollout.Reference)),
             "tiny" => new DistillConfig(new TrainerOptions
             {
                 Lr = 1e-3, WarmupSteps = 5, MicroBatch = 8, GlobalBatch = 8, EmaDecay = 0.99, EvalEvery = 20, CheckpointEvery = 20,

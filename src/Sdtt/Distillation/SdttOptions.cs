@@ -13,13 +13,18 @@ namespace Sdtt.Distillation;
 /// <param name="ResetOptimizerOnGrowth">Fresh optimizer state at every round transition (reference option, off).</param>
 /// <param name="UseEmaOnGrowth">At a transition, copy the EMA into student and teacher and restart the EMA (reference option, off).</param>
 /// <param name="TimeEps">Floor ε of the training time draw t = (1 − ε) u + ε (SDTT: 1e-5; JSON key <c>sdtt.sampling_eps</c>).</param>
+/// <param name="Rollout">How the teacher rollout draws: reveal-first (default; the same distribution with the output layer
+/// only where a target or a token needs it) or the reference's exponential race (the "reference" config).</param>
 public sealed record SdttOptions(
     DivergenceKind Loss = DivergenceKind.ReverseKl, TeacherGrid Grid = TeacherGrid.Intended,
     CategoricalPrecision DrawPrecision = CategoricalPrecision.Float32, bool StoreTargetsBf16 = false, bool LossFloat64 = false,
-    bool ResetOptimizerOnGrowth = false, bool UseEmaOnGrowth = false, double TimeEps = 1e-5)
+    bool ResetOptimizerOnGrowth = false, bool UseEmaOnGrowth = false, double TimeEps = 1e-5, TeacherRollout Rollout = TeacherRollout.RevealFirst)
 {
     /// <summary>The rollout options for a schedule with k sub-steps.</summary>
-    public TeacherTargetOptions Targets(int k) => new(k, Grid, DrawPrecision, StoreTargetsBf16);
+    public TeacherTargetOptions Targets(int k) => new(k, Grid, DrawPrecision, StoreTargetsBf16, Rollout: Rollout);
+
+    /// <summary>JSON / command-line name of a rollout.</summary>
+    public static string RolloutName(TeacherRollout r) => r == TeacherRollout.Reference ? "reference" : "reveal-first";
 
     /// <summary>As JSON (snake_case keys, names as on the command line).</summary>
     public JsonObject ToJson() => new()
@@ -32,6 +37,7 @@ public sealed record SdttOptions(
         ["reset_optimizer_on_growth"] = ResetOptimizerOnGrowth,
         ["use_ema_on_growth"] = UseEmaOnGrowth,
         ["sampling_eps"] = TimeEps,
+        ["rollout"] = RolloutName(Rollout),
     };
 
     /// <summary>Reads what <see cref="ToJson"/> writes; missing keys keep the defaults, unknown keys are an error.</summary>
@@ -61,10 +67,21 @@ public sealed record SdttOptions(
                 "reset_optimizer_on_growth" => d with { ResetOptimizerOnGrowth = B() },
                 "use_ema_on_growth" => d with { UseEmaOnGrowth = B() },
                 "sampling_eps" => d with { TimeEps = N() },
+                "rollout" => d with
+                {
+                    Rollout = S().Trim().ToLowerInvariant() switch
+                    {
+                        "reveal-first" or "reveal_first" => TeacherRollout.RevealFirst,
+                        "reference" or "ancestral" => TeacherRollout.Reference,
+                        var x => throw new SdttException($"{source}: sdtt.rollout '{x}' must be reveal-first or reference"),
+                    },
+                },
                 _ => throw new SdttException($"{source}: unknown key 'sdtt.{k}' (known: {string.Join(", ", new SdttOptions().ToJson().Select(x => x.Key))})"),
             };
         }
         if (d.TimeEps is <= 0 or >= 1) throw new SdttException($"{source}: sdtt.sampling_eps must be in (0, 1)");
+        if (d.Rollout == TeacherRollout.RevealFirst && d.DrawPrecision != CategoricalPrecision.Float32)
+            throw new SdttException($"{source}: sdtt.draw_precision applies only to the reference rollout (set sdtt.rollout=reference); reveal-first always inverts the float64 CDF");
         return d;
     }
 }
