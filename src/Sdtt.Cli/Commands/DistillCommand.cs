@@ -1,21 +1,13 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text.Json.Nodes;
-using Sdtt.Data;
 using Sdtt.Distillation;
 using Sdtt.Distributed;
-using Sdtt.IO;
-using Sdtt.Models;
-using Sdtt.Native;
 using Sdtt.Training;
 using Sdtt.Workflows;
-using Spectre.Console;
-using TorchSharp;
 
 namespace Sdtt.Cli.Commands;
 
 /// <summary><c>sdtt distill --teacher DIR --data DIR --out DIR [--loss kld|kl-fwd|mse|tvd|tv] [--rounds N]
-/// [--steps-per-round R] [--teacher-steps N0] [--k 2] [--grid intended|coded] [--config NAME|FILE] [--set key=value ...]
+/// [--steps-per-round R] [--teacher-steps N0] [--k 2] [--grid intended|coded] [--rollout reveal-first|reference] [--config NAME|FILE] [--set key=value ...]
 /// [--resume] [--device D] [--judge DIR] [--eval-samples N]</c>: multi-round SDTT on the shared trainer. Writes
 /// OUT/rounds/round-{n}-steps-{student steps}/{ema,raw}/ after every round, OUT/model (final EMA student), metrics.jsonl,
 /// distill.png (loss with round boundaries), distill_config.json and checkpoints/.</summary>
@@ -31,6 +23,7 @@ internal static class DistillCommand
         var stepsPerRound = new Option<long?>("--steps-per-round") { Description = "Optimizer steps per round (default 10000)" };
         var teacherSteps = new Option<int?>("--teacher-steps") { Description = "N0, the round-1 teacher's step count (default 1024)" };
         var k = new Option<int?>("--k") { Description = "Teacher sub-steps per student step (default 2)" };
+        var rollout = new Option<string?>("--rollout") { Description = "Teacher rollout: reveal-first (default; same targets' distribution, output layer only where needed) or reference (the exponential race)" };
         var grid = new Option<string?>("--grid") { Description = "Teacher time grid: intended (the paper's t, t − dt; default) or coded (the released code's)" };
         var config = new Option<string?>("--config") { Description = $"A shipped config ({string.Join(", ", DistillConfig.PresetNames)}) or a JSON file; default: paper on a GPU or a fast CPU, demo on other CPUs" };
         var sets = new Option<string[]>("--set") { Description = "Override a field: key=value (trainer.lr=1e-4, rounds.steps_per_round=50, sdtt.store_targets_bf16=true); repeatable" };
@@ -43,12 +36,13 @@ internal static class DistillCommand
         var evalSamples = new Option<int>("--eval-samples") { Description = "Samples per round for the judge evaluation", DefaultValueFactory = _ => 8 };
         var print = new Option<bool>("--print-config") { Description = "Print the resolved config as JSON and exit" };
         var cmd = new Command("distill", "Self-distillation through time: distil a diffusion teacher into students that need k× fewer steps per round")
-            { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, config, sets, resume, resumeFrom, allowDataChange, device, threads, judge, evalSamples, print };
+            { teacher, data, outDir, loss, rounds, stepsPerRound, teacherSteps, k, grid, rollout, config, sets, resume, resumeFrom, allowDataChange, device, threads, judge, evalSamples, print };
         cmd.SetGuardedAction(parse => RankScope.Run(world =>
         {
             var setList = new List<string>(parse.GetValue(sets) ?? Array.Empty<string>());
             if (parse.GetValue(loss) is { } l) { Divergence.Parse(l); setList.Add($"sdtt.loss={l}"); }
             if (parse.GetValue(grid) is { } g) { TeacherTimeGrid.Parse(g); setList.Add($"sdtt.grid={g}"); }
+            if (parse.GetValue(rollout) is { } ro) setList.Add($"sdtt.rollout={ro}");
             if (parse.GetValue(rounds) is { } r) setList.Add($"rounds.max_rounds={r}");
             if (parse.GetValue(stepsPerRound) is { } spr) setList.Add($"rounds.steps_per_round={spr}");
             if (parse.GetValue(teacherSteps) is { } ts) setList.Add($"rounds.teacher_steps={ts}");

@@ -1,14 +1,8 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
-using Sdtt.Data;
-using Sdtt.Diffusion;
 using Sdtt.Distributed;
 using Sdtt.IO;
-using Sdtt.Models;
-using Sdtt.Native;
 using Sdtt.Training;
 using Sdtt.Workflows;
-using Spectre.Console;
 using TorchSharp;
 
 namespace Sdtt.Cli.Commands;

@@ -104,7 +104,12 @@ public static class PipelineRun
             host.Note(MachineLine());
 
             Once("prepare the corpus", $"prepare --input {Q(o.InputDir)} --output {Q(data)} --seq-len {_p.SeqLen}", Path.Combine(data, TokenDataset.ManifestFile), data,
-                _ => CorpusPreparer.Prepare(new PrepareOptions(o.InputDir, data, _p.SeqLen)));
+                _ =>
+                {
+                    var r = CorpusPreparer.Prepare(new PrepareOptions(o.InputDir, data, _p.SeqLen));
+                    host.Note($"prepared {data}: {r.Documents:N0} documents, {r.DocumentTokens:N0} tokens → {r.Train.Sequences:N0} train" +
+                              $"{(r.Valid is { } v ? $" / {v.Sequences:N0} valid" : "")} sequences of {r.SeqLen}");
+                });
             Train("pre-train the MDLM teacher", new TrainingJobOptions(_p.TrainConfig, [$"max_steps={_p.TrainSteps}"], data, mdlm, Device: o.Device));
             Train("train the autoregressive judge", new TrainingJobOptions(_p.TrainConfig, [$"max_steps={_p.ArSteps}", .. ArSets()], data, ar, Device: o.Device, ModelType: "ar"));
             var arModel = Path.Combine(ar, "model");
@@ -157,7 +162,7 @@ public static class PipelineRun
                        string.Concat(job.Sets.Select(s => $" --set {s}"));
             Once(title, line, Path.Combine(job.OutDir, "model", "model.safetensors"), job.OutDir, resume =>
             {
-                using var j = TrainingJob.Prepare(job with { Resume = resume }, note: host.Note);
+                using var j = TrainingJob.Prepare(job with { Resume = resume }, note: m => host.Note($"note: {m}"));
                 host.Train(j);
             });
         }
@@ -171,7 +176,7 @@ public static class PipelineRun
                        $"--eval-samples {job.EvalSamples} --device {job.Device}" + string.Concat(job.Sets!.Select(s => $" --set {s}"));
             Once("distill with SDTT", line, marker, job.OutDir, resume =>
             {
-                using var j = DistillationJob.Prepare(job with { Resume = resume }, note: host.Note);
+                using var j = DistillationJob.Prepare(job with { Resume = resume }, note: m => host.Note($"note: {m}"));
                 j.Log ??= host.Note;
                 host.Distill(j);
             });

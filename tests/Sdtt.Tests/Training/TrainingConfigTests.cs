@@ -107,4 +107,19 @@ public class TrainingConfigTests : IDisposable
         var d = Sdtt.Distillation.DistillConfig.Load("tiny", new[] { "rounds.sampling_eps=1e-4", "sdtt.sampling_eps=1e-3" });
         Assert.Equal((1e-4, 1e-3), (d.Rounds.GridEps, d.Sdtt.TimeEps));
     }
+
+    [Fact]
+    public void TeacherRolloutIsRevealFirstExceptInTheReferenceConfig()
+    {
+        Assert.Equal(Sdtt.Distillation.TeacherRollout.RevealFirst, Sdtt.Distillation.DistillConfig.Load("tiny").Sdtt.Rollout);
+        Assert.Equal(Sdtt.Distillation.TeacherRollout.Reference, Sdtt.Distillation.DistillConfig.Load("reference").Sdtt.Rollout);
+        Assert.Equal("reveal-first", Sdtt.Distillation.DistillConfig.Preset("demo").ToJson()["sdtt"]!["rollout"]!.GetValue<string>());
+        var r = Sdtt.Distillation.DistillConfig.Load("tiny", new[] { "sdtt.rollout=reference", "sdtt.draw_precision=float64" });
+        Assert.Equal((Sdtt.Distillation.TeacherRollout.Reference, Sdtt.Sampling.CategoricalPrecision.Float64), (r.Sdtt.Rollout, r.Sdtt.DrawPrecision));
+        // The draw precision belongs to the reference race; reveal-first always inverts the float64 CDF.
+        var e = Assert.Throws<SdttException>(() => Sdtt.Distillation.DistillConfig.Load("tiny", new[] { "sdtt.draw_precision=float64" }));
+        Assert.Contains("sdtt.rollout=reference", e.Message);
+        e = Assert.Throws<SdttException>(() => Sdtt.Distillation.DistillConfig.Load("tiny", new[] { "sdtt.rollout=fast" }));
+        Assert.Contains("reveal-first or reference", e.Message);
+    }
 }
