@@ -31,7 +31,7 @@ public sealed record PipelinePreset(string TrainConfig, string DistillConfig, in
         ["tiny"] = new("tiny", "tiny", 64, 40, 40, 32, 2, 10, 4),
         // CPU demo: a few minutes per stage on two cores.
         ["demo"] = new("demo", "demo", 128, 240, 150, 64, 3, 50, 16),
-        // Results you can trust at CPU scale (docs/results.md): 56 min measured on the 2-core EPYC. Teacher 64 steps → 4 rounds → students at 32, 16, 8, 4.
+        // Results you can trust at CPU scale (docs/results.md): 55–56 min measured on the 2-core EPYC. Teacher 64 steps → 4 rounds → students at 32, 16, 8, 4.
         ["quality"] = new("demo", "demo", 128, 800, 800, 64, 4, 60, 64, ArBaselineSteps: 800, PilotSamples: 16,
             TaskMetrics: true, TaskLimit: 64, Draws: 16,
             // The GPTs at the demo preset's lr 1e-3 tripped the divergence guard at step 30 (grad norm 213 vs 1.87 running)
