@@ -16,10 +16,6 @@ internal static class Recovery
         var parts = new List<string> { "sdtt", command };
         parts.AddRange(args);
         parts.AddRange(new[] { "--resume-from", (e.HealthyStep ?? 0).ToString(CultureInfo.InvariantCulture), "--set", $"{key}={lr}" });
-        return new SdttException($"{e.Message}: {string.Join(' ', parts.Select(Quote))}");
+        return new SdttException($"{e.Message}: {string.Join(' ', parts.Select(Sdtt.Workflows.ShellQuote.Arg))}");
     }
-
-    /// <summary>Quotes an argument for a POSIX shell when it needs it.</summary>
-    public static string Quote(string a) =>
-        a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=:,+@%".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'";
 }

@@ -42,7 +42,7 @@ internal static class DistillCommand
             var setList = new List<string>(parse.GetValue(sets) ?? Array.Empty<string>());
             if (parse.GetValue(loss) is { } l) { Divergence.Parse(l); setList.Add($"sdtt.loss={l}"); }
             if (parse.GetValue(grid) is { } g) { TeacherTimeGrid.Parse(g); setList.Add($"sdtt.grid={g}"); }
-            if (parse.GetValue(rollout) is { } ro) setList.Add($"sdtt.rollout={ro}");
+            if (parse.GetValue(rollout) is { } ro) { SdttOptions.ParseRollout(ro, "--rollout"); setList.Add($"sdtt.rollout={ro}"); }
             if (parse.GetValue(rounds) is { } r) setList.Add($"rounds.max_rounds={r}");
             if (parse.GetValue(stepsPerRound) is { } spr) setList.Add($"rounds.steps_per_round={spr}");
             if (parse.GetValue(teacherSteps) is { } ts) setList.Add($"rounds.teacher_steps={ts}");

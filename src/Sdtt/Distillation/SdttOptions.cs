@@ -23,6 +23,14 @@ public sealed record SdttOptions(
     /// <summary>The rollout options for a schedule with k sub-steps.</summary>
     public TeacherTargetOptions Targets(int k) => new(k, Grid, DrawPrecision, StoreTargetsBf16, Rollout: Rollout);
 
+    /// <summary>reveal-first or reference; a one-line error naming <paramref name="what"/> otherwise.</summary>
+    public static TeacherRollout ParseRollout(string value, string what) => value.Trim().ToLowerInvariant() switch
+    {
+        "reveal-first" or "reveal_first" => TeacherRollout.RevealFirst,
+        "reference" or "ancestral" => TeacherRollout.Reference,
+        var x => throw new SdttException($"{what} '{x}' must be reveal-first or reference"),
+    };
+
     /// <summary>JSON / command-line name of a rollout.</summary>
     public static string RolloutName(TeacherRollout r) => r == TeacherRollout.Reference ? "reference" : "reveal-first";
 
@@ -67,15 +75,7 @@ public sealed record SdttOptions(
                 "reset_optimizer_on_growth" => d with { ResetOptimizerOnGrowth = B() },
                 "use_ema_on_growth" => d with { UseEmaOnGrowth = B() },
                 "sampling_eps" => d with { TimeEps = N() },
-                "rollout" => d with
-                {
-                    Rollout = S().Trim().ToLowerInvariant() switch
-                    {
-                        "reveal-first" or "reveal_first" => TeacherRollout.RevealFirst,
-                        "reference" or "ancestral" => TeacherRollout.Reference,
-                        var x => throw new SdttException($"{source}: sdtt.rollout '{x}' must be reveal-first or reference"),
-                    },
-                },
+                "rollout" => d with { Rollout = ParseRollout(S(), $"{source}: sdtt.rollout") },
                 _ => throw new SdttException($"{source}: unknown key 'sdtt.{k}' (known: {string.Join(", ", new SdttOptions().ToJson().Select(x => x.Key))})"),
             };
         }

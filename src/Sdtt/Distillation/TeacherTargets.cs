@@ -74,135 +74,150 @@ public sealed class TeacherTargets : IDisposable
         if (teacher is nn.Module m && m.training) m.eval();
         int k = options.SubSteps;
         if (k < 1) throw new SdttException($"the number of teacher sub-steps must be ≥ 1 (got {k})");
-        if (options.Rollout == TeacherRollout.RevealFirst) return ComputeRevealFirst(teacher, xt, t, dt, uniforms, schedule, options);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        int mask = teacher.MaskIndex;
-        long b = xt.shape[0], l = xt.shape[1], v = teacher.VocabSize;
-        var device = xt.device;
-        var times = TeacherTimeGrid.Compute(t, dt, k, options.Grid);
-        var rowIndex = xt.reshape(-1).eq(mask).nonzero().squeeze(-1);
-        long n = rowIndex.shape[0];
-        var storeType = options.StoreBFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
-        var targets = zeros(new[] { n, v }, dtype: storeType, device: device);
-        var source = full(n, (long)k, dtype: ScalarType.Int64, device: device);
-        var traj = new List<Tensor> { xt.clone() };
-        var drawType = options.Precision == CategoricalPrecision.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var r = new Rollout(teacher, xt, t, dt, options);
+        if (options.Rollout == TeacherRollout.RevealFirst) RunRevealFirst(r, teacher, dt, uniforms, schedule, options);
+        else RunReference(r, teacher, dt, uniforms, schedule, options);
+        return new TeacherTargets(r.Targets.MoveToOuterDisposeScope(), r.RowIndex.MoveToOuterDisposeScope(),
+            r.Source.MoveToOuterDisposeScope(), r.Times.MoveToOuterDisposeScope(), stack(r.Trajectory).MoveToOuterDisposeScope());
+    }
 
-        var x = xt.reshape(-1).clone();
-        var rows = rowIndex;                                     // flattened positions still masked
-        var pos = arange(n, dtype: ScalarType.Int64, device: device); // their index into the target rows
-        for (int j = 0; j < k; j++)
+    /// <summary>What both rollouts track: the target rows, their source codes, x, the rows still masked (flattened positions)
+    /// and their index into the target rows, and the trajectory.</summary>
+    private sealed class Rollout
+    {
+        public readonly int Mask, K;
+        public readonly long B, L, V;
+        public readonly ScalarType StoreType;
+        public readonly Tensor Times, RowIndex, Targets, Source, X;
+        public readonly List<Tensor> Trajectory;
+        public Tensor Rows, Pos;
+
+        public Rollout(IDenoiser teacher, Tensor xt, Tensor t, double dt, TeacherTargetOptions options)
         {
-            var tj = times[j].to(ScalarType.Float32);           // float32 per sub-step, as the reference
-            if (rows.shape[0] > 0)
+            Mask = teacher.MaskIndex;
+            K = options.SubSteps;
+            (B, L, V) = (xt.shape[0], xt.shape[1], teacher.VocabSize);
+            Times = TeacherTimeGrid.Compute(t, dt, K, options.Grid);
+            RowIndex = xt.reshape(-1).eq(Mask).nonzero().squeeze(-1);
+            long n = RowIndex.shape[0];
+            StoreType = options.StoreBFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+            Targets = zeros(new[] { n, V }, dtype: StoreType, device: xt.device);
+            Source = full(n, (long)K, dtype: ScalarType.Int64, device: xt.device);
+            Trajectory = new List<Tensor> { xt.clone() };
+            X = xt.reshape(-1).clone();
+            Rows = RowIndex;
+            Pos = arange(n, dtype: ScalarType.Int64, device: xt.device);
+        }
+
+        /// <summary>Batch row of each row still masked.</summary>
+        public Tensor RowOf => Rows.div(L, rounding_mode: RoundingMode.floor);
+
+        /// <summary>Keeps the rows not revealed this sub-step (call inside the sub-step's dispose scope).</summary>
+        public void Keep(Tensor revealed)
+        {
+            var keep = revealed.logical_not().nonzero().squeeze(-1);
+            Rows = Rows.index_select(0, keep).MoveToOuterDisposeScope();
+            Pos = Pos.index_select(0, keep).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>Appends x after a sub-step to the trajectory.</summary>
+        public void Record() => Trajectory.Add(X.reshape(B, L).clone());
+    }
+
+    /// <summary><see cref="TeacherRollout.Reference"/>: at each sub-step the teacher's log-probs at every row still masked,
+    /// then the exponential race over the vocabulary and the mask (each sub-step consumes one uniform step).</summary>
+    private static void RunReference(Rollout r, IDenoiser teacher, double dt, IUniformSource uniforms, LogLinearSchedule schedule,
+        TeacherTargetOptions options)
+    {
+        var drawType = options.Precision == CategoricalPrecision.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        for (int j = 0; j < r.K; j++)
+        {
+            var tj = r.Times[j].to(ScalarType.Float32);           // float32 per sub-step, as the reference
+            if (r.Rows.shape[0] > 0)
             {
                 using var step = NewDisposeScope();   // frees this sub-step's log-probs and uniforms before the next
-                var xj = x.reshape(b, l);
                 Tensor? sigma = teacher.TimeConditioned ? schedule.Sigma(tj) : null;
-                var logp = teacher.LogProbsAt(xj, rows, sigma);
+                var logp = teacher.LogProbsAt(r.X.reshape(r.B, r.L), r.Rows, sigma);
                 var st = AncestralScheduler.At(tj, dt, schedule);
-                var (mT, mS) = (st.MoveT, st.MoveS);
-                var rowOf = rows.div(l, rounding_mode: RoundingMode.floor);
-                var z = DrawRows(logp, mT.index_select(0, rowOf), mS.index_select(0, rowOf), rows, b, l, v, uniforms, drawType, mask, options);
-                var revealed = z.ne(mask);
-                var last = j == k - 1;
+                var rowOf = r.RowOf;
+                var z = DrawRows(logp, st.MoveT.index_select(0, rowOf), st.MoveS.index_select(0, rowOf), r.Rows, r.B, r.L, r.V, uniforms, drawType, r.Mask, options);
+                var revealed = z.ne(r.Mask);
                 // Revealed rows take this sub-step's prediction; after the last sub-step every row left takes it too.
                 var revIdx = revealed.nonzero().squeeze(-1);
-                if (last) targets.index_copy_(0, pos, logp.to(storeType));
-                else targets.index_copy_(0, pos.index_select(0, revIdx), logp.index_select(0, revIdx).to(storeType));
-                source.index_fill_(0, pos.index_select(0, revIdx), j);
-                x.index_copy_(0, rows, z);
-                var keep = revealed.logical_not().nonzero().squeeze(-1);
-                rows = rows.index_select(0, keep).MoveToOuterDisposeScope();
-                pos = pos.index_select(0, keep).MoveToOuterDisposeScope();
+                if (j == r.K - 1) r.Targets.index_copy_(0, r.Pos, logp.to(r.StoreType));
+                else r.Targets.index_copy_(0, r.Pos.index_select(0, revIdx), logp.index_select(0, revIdx).to(r.StoreType));
+                r.Source.index_fill_(0, r.Pos.index_select(0, revIdx), j);
+                r.X.index_copy_(0, r.Rows, z);
+                r.Keep(revealed);
             }
             else
             {
                 // Nothing left to reveal; the reference still draws one [B, L, V] tensor per sub-step.
-                uniforms.BeginStep(b, l, v, drawType, device);
+                uniforms.BeginStep(r.B, r.L, r.V, drawType, r.X.device);
             }
-            traj.Add(x.reshape(b, l).clone());
+            r.Record();
         }
-        var result = new TeacherTargets(targets.MoveToOuterDisposeScope(), rowIndex.MoveToOuterDisposeScope(),
-            source.MoveToOuterDisposeScope(), times.MoveToOuterDisposeScope(), stack(traj).MoveToOuterDisposeScope());
-        return result;
     }
 
     /// <summary><see cref="TeacherRollout.RevealFirst"/>: per sub-step, one uniform per masked row (in row order) decides
     /// reveal; the teacher's log-probs are computed at the revealed rows (all rows left, in the last sub-step) and each
-    /// revealed token takes one more uniform (in row order) to invert its float64 CDF. A sub-step that reveals nothing
-    /// before the last makes no network call.</summary>
-    private static TeacherTargets ComputeRevealFirst(IDenoiser teacher, Tensor xt, Tensor t, double dt, IUniformSource uniforms,
-        LogLinearSchedule schedule, TeacherTargetOptions options)
+    /// revealed token takes one more uniform (in row order) to invert its float64 CDF. A sub-step before the last that
+    /// reveals nothing makes no network call.</summary>
+    private static void RunRevealFirst(Rollout r, IDenoiser teacher, double dt, IUniformSource uniforms, LogLinearSchedule schedule,
+        TeacherTargetOptions options)
     {
-        int k = options.SubSteps;
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        int mask = teacher.MaskIndex;
-        long b = xt.shape[0], l = xt.shape[1], v = teacher.VocabSize;
-        var device = xt.device;
-        var times = TeacherTimeGrid.Compute(t, dt, k, options.Grid);
-        var rowIndex = xt.reshape(-1).eq(mask).nonzero().squeeze(-1);
-        long n = rowIndex.shape[0];
-        var storeType = options.StoreBFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
-        var targets = zeros(new[] { n, v }, dtype: storeType, device: device);
-        var source = full(n, (long)k, dtype: ScalarType.Int64, device: device);
-        var traj = new List<Tensor> { xt.clone() };
-        var x = xt.reshape(-1).clone();
-        var rows = rowIndex;
-        var pos = arange(n, dtype: ScalarType.Int64, device: device);
-        for (int j = 0; j < k && rows.shape[0] > 0; j++)
+        var device = r.X.device;
+        for (int j = 0; j < r.K; j++)
         {
-            using var step = NewDisposeScope();
-            var tj = times[j].to(ScalarType.Float32);
-            bool last = j == k - 1;
-            var reveal = AncestralScheduler.At(tj, dt, schedule).RevealProbability.to(ScalarType.Float64) * options.RevealScale;
-            var u = uniforms.Draw(rows, b, l, 1, ScalarType.Float64, device).reshape(-1);
-            var revealed = u.lt(reveal.index_select(0, rows.div(l, rounding_mode: RoundingMode.floor)));
-            var revIdx = revealed.nonzero().squeeze(-1);
-            long r = revIdx.shape[0];
-            if (r > 0 || last)
+            if (r.Rows.shape[0] > 0)
             {
-                var xj = x.reshape(b, l);
-                Tensor? sigma = teacher.TimeConditioned ? schedule.Sigma(tj) : null;
-                var revRows = rows.index_select(0, revIdx);
-                Tensor logpRev;
-                if (last)
+                using var step = NewDisposeScope();
+                var tj = r.Times[j].to(ScalarType.Float32);
+                bool last = j == r.K - 1;
+                var reveal = AncestralScheduler.At(tj, dt, schedule).RevealProbability.to(ScalarType.Float64) * options.RevealScale;
+                var u = uniforms.Draw(r.Rows, r.B, r.L, 1, ScalarType.Float64, device).reshape(-1);
+                var revealed = u.lt(reveal.index_select(0, r.RowOf));
+                var revIdx = revealed.nonzero().squeeze(-1);
+                long n = revIdx.shape[0];
+                if (n > 0 || last)
                 {
-                    // Every row left takes the last sub-step's prediction as its target.
-                    var logp = teacher.LogProbsAt(xj, rows, sigma);
-                    targets.index_copy_(0, pos, logp.to(storeType));
-                    logpRev = logp.index_select(0, revIdx);
-                }
-                else
-                {
-                    logpRev = teacher.LogProbsAt(xj, revRows, sigma);
-                    targets.index_copy_(0, pos.index_select(0, revIdx), logpRev.to(storeType));
-                }
-                if (r > 0)
-                {
-                    var ut = uniforms.Draw(revRows, b, l, 1, ScalarType.Float64, device).reshape(-1);
-                    var z = empty(r, dtype: ScalarType.Int64, device: device);
-                    long chunk = Math.Max(1, options.ChunkElements / Math.Max(1, v));
-                    for (long c0 = 0; c0 < r; c0 += chunk)
+                    Tensor? sigma = teacher.TimeConditioned ? schedule.Sigma(tj) : null;
+                    var xj = r.X.reshape(r.B, r.L);
+                    var revRows = r.Rows.index_select(0, revIdx);
+                    Tensor logpRev;
+                    if (last)
                     {
-                        using var inner = NewDisposeScope();
-                        long c = Math.Min(chunk, r - c0);
-                        z.narrow(0, c0, c).copy_(Sampling.InverseCdf.Draw(logpRev.narrow(0, c0, c), ut.narrow(0, c0, c), mask));
+                        // Every row left takes the last sub-step's prediction as its target.
+                        var logp = teacher.LogProbsAt(xj, r.Rows, sigma);
+                        r.Targets.index_copy_(0, r.Pos, logp.to(r.StoreType));
+                        logpRev = logp.index_select(0, revIdx);
                     }
-                    x.index_copy_(0, revRows, z);
-                    source.index_fill_(0, pos.index_select(0, revIdx), j);
+                    else
+                    {
+                        logpRev = teacher.LogProbsAt(xj, revRows, sigma);
+                        r.Targets.index_copy_(0, r.Pos.index_select(0, revIdx), logpRev.to(r.StoreType));
+                    }
+                    if (n > 0)
+                    {
+                        var ut = uniforms.Draw(revRows, r.B, r.L, 1, ScalarType.Float64, device).reshape(-1);
+                        var z = empty(n, dtype: ScalarType.Int64, device: device);
+                        long chunk = Math.Max(1, options.ChunkElements / Math.Max(1, r.V));
+                        for (long c0 = 0; c0 < n; c0 += chunk)
+                        {
+                            using var inner = NewDisposeScope();
+                            long c = Math.Min(chunk, n - c0);
+                            z.narrow(0, c0, c).copy_(InverseCdf.Draw(logpRev.narrow(0, c0, c), ut.narrow(0, c0, c), r.Mask));
+                        }
+                        r.X.index_copy_(0, revRows, z);
+                        r.Source.index_fill_(0, r.Pos.index_select(0, revIdx), j);
+                    }
                 }
+                r.Keep(revealed);
             }
-            var keep = revealed.logical_not().nonzero().squeeze(-1);
-            rows = rows.index_select(0, keep).MoveToOuterDisposeScope();
-            pos = pos.index_select(0, keep).MoveToOuterDisposeScope();
-            traj.Add(x.reshape(b, l).clone().MoveToOuterDisposeScope());
+            r.Record();
         }
-        while (traj.Count < k + 1) traj.Add(x.reshape(b, l).clone());
-        return new TeacherTargets(targets.MoveToOuterDisposeScope(), rowIndex.MoveToOuterDisposeScope(),
-            source.MoveToOuterDisposeScope(), times.MoveToOuterDisposeScope(), stack(traj).MoveToOuterDisposeScope());
     }
 
     /// <summary>The categorical draw of one sub-step, in row chunks of about <see cref="TeacherTargetOptions.ChunkElements"/>

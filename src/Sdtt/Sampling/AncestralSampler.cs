@@ -161,18 +161,9 @@ public sealed class AncestralSampler : ISampler
         if (count == 0) return null;
         using var scorer = run.Evaluate(x, rows, count, sigma);
         called = scorer is not null;
-        var zs = new List<Tensor>();
-        int chunk = 0;
-        for (long start = 0; start < count; start += o.ChunkRows, chunk++)
-        {
-            using var cs = NewDisposeScope();
-            long c = Math.Min(o.ChunkRows, count - start);
-            var r = rows.narrow(0, start, c);
-            var logp = scorer is not null ? scorer.Score(r, start, c) : run.Cache.Get(chunk, r, start, c);
-            zs.Add(AncestralStep.GreedyRows(logp, mask).MoveToOuterDisposeScope());
-        }
+        var z = MapChunks(scorer, run.Cache, rows, count, o.ChunkRows, offer: false, (logp, _) => AncestralStep.GreedyRows(logp, mask));
         var flat = x.reshape(-1).clone();
-        flat.index_copy_(0, rows, cat(zs));
+        flat.index_copy_(0, rows, z);
         return run.Project(flat.reshape(b, l));
     }
 
@@ -189,26 +180,32 @@ public sealed class AncestralSampler : ISampler
 
     /// <summary>z for every masked row, chunk by chunk: log-probs (fresh or cached) → shaping → kernel → race.</summary>
     private static Tensor SampleChunks(IMaskedRowScores? scorer, StepCache cache, Tensor rows, long count, SamplingOptions o,
-        IStepUniforms stepU, Tensor mT, Tensor mS, int mask, int v)
+        IStepUniforms stepU, Tensor mT, Tensor mS, int mask, int v) =>
+        MapChunks(scorer, cache, rows, count, o.ChunkRows, offer: true, (logp, r) =>
+            AncestralStep.SampleRows(ProbabilityShaping.Apply(logp, o.Temperature, o.TopP, mask), mT, mS, stepU.Draw(r), mask, o.Precision));
+
+    /// <summary>The one chunk loop of the reference sampler: per chunk of masked rows, log-probs fresh from
+    /// <paramref name="scorer"/> (offered to <paramref name="cache"/> when <paramref name="offer"/>) or from the cache, then
+    /// <paramref name="draw"/>(log-probs, rows) → tokens; the chunks' tokens concatenated in row order.</summary>
+    private static Tensor MapChunks(IMaskedRowScores? scorer, StepCache cache, Tensor rows, long count, int chunkRows, bool offer,
+        Func<Tensor, Tensor, Tensor> draw)
     {
         using var scope = NewDisposeScope();
         var zs = new List<Tensor>();
         int chunk = 0;
-        for (long start = 0; start < count; start += o.ChunkRows, chunk++)
+        for (long start = 0; start < count; start += chunkRows, chunk++)
         {
             using var cs = NewDisposeScope();
-            long c = Math.Min(o.ChunkRows, count - start);
+            long c = Math.Min(chunkRows, count - start);
             var r = rows.narrow(0, start, c);
             Tensor logp;
             if (scorer is not null)
             {
                 logp = scorer.Score(r, start, c);
-                cache.Offer(chunk, logp);
+                if (offer) cache.Offer(chunk, logp);
             }
             else logp = cache.Get(chunk, r, start, c);
-            var shaped = ProbabilityShaping.Apply(logp, o.Temperature, o.TopP, mask);
-            var u = stepU.Draw(r);
-            zs.Add(AncestralStep.SampleRows(shaped, mT, mS, u, mask, o.Precision).MoveToOuterDisposeScope());
+            zs.Add(draw(logp, r).MoveToOuterDisposeScope());
         }
         return cat(zs).MoveToOuterDisposeScope();
     }

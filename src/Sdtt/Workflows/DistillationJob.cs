@@ -117,6 +117,7 @@ public sealed class DistillationJob : IDisposable
         var modelCfg = ModelFolder.ReadDitConfig(teacherDir);
         var train = TokenDataset.Open(dataDir, "train");
         TokenDataset? valid = null;
+        Dit? student = null, teacherModel = null;
         SdttObjective? objective = null;
         try
         {
@@ -139,8 +140,8 @@ public sealed class DistillationJob : IDisposable
                 note($"bf16 is on but this CPU ({CpuInfo.Current.ModelName}) has no native bf16, so it is emulated and slower than fp32; consider --set trainer.bf16=false");
             DataParallelPlan.For(world, opt.GlobalBatch, opt.MicroBatch);
             // Load (and so check) the teacher and the judge before the run folder is touched; only rank 0 judges the rounds.
-            var student = ModelFolder.LoadDit(teacherDir, device);
-            var teacherModel = ModelFolder.LoadDit(teacherDir, device);
+            student = ModelFolder.LoadDit(teacherDir, device);
+            teacherModel = ModelFolder.LoadDit(teacherDir, device);
             teacherModel.Precision = opt.Bf16 ? ModelPrecision.BFloat16 : ModelPrecision.Float32;
             var evaluator = world.IsRoot() && options.Judge is { } judgeDir ? RoundJudge.Create(judgeDir, options.EvalSamples, train.SeqLen, device, opt.Seed) : null;
             isResume = RunFolder.PrepareOnRoot(world, state, outPath, DistillationRun.ResolvedConfigFile, isResume, from, "distill", note);
@@ -153,7 +154,9 @@ public sealed class DistillationJob : IDisposable
         }
         catch
         {
-            objective?.Dispose();
+            // The objective owns the models once it exists; before that they are freed here.
+            if (objective is not null) objective.Dispose();
+            else { student?.Dispose(); teacherModel?.Dispose(); }
             train.Dispose();
             valid?.Dispose();
             throw;

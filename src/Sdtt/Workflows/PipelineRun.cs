@@ -234,7 +234,7 @@ public static class PipelineRun
         {
             const string prompt = "The state of the Union";
             var stage = new PipelineStage(_number++, $"a prompted sample from the last student ({steps} steps)",
-                $"sdtt sample --model {Q(student)} --steps {steps} --seq-len {_p.SeqLen} --prompt \"{prompt}\" --seed 1 --device {o.Device} --sampler {o.Sampler}");
+                $"sdtt sample --model {Q(student)} --steps {steps} --seq-len {_p.SeqLen} --prompt {Q(prompt)} --seed 1 --device {o.Device} --sampler {o.Sampler}");
             host.StageStarting(stage);
             var sw = Stopwatch.StartNew();
             using var pipeline = DiffusionPipeline.Load(student, o.Device);
@@ -290,7 +290,6 @@ public static class PipelineRun
             return line;
         }
 
-        private static string Q(string a) =>
-            a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=:,+@%".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'";
+        private static string Q(string a) => ShellQuote.Arg(a);
     }
 }
